@@ -1,0 +1,56 @@
+"""The ``augrgb`` command line: one sub-command per pipeline stage.
+
+Each stage module exposes ``register(subparsers)`` that adds its commands; every command
+sets ``func`` to a callable taking the parsed namespace and returning an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from augrgb import __version__
+
+# Modules that add sub-commands, in the order they appear in --help.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every stage's commands registered."""
+    parser = argparse.ArgumentParser(
+        prog="augrgb",
+        description=(
+            "Augmented-RGB action detection. Stage 1 'extract' turns raw videos into features "
+            "(RGB/flow I3D, pose AGCN); stage 2 'distill' trains a teacher and an RGB student with "
+            "cross-modal knowledge distillation; stage 3 'detect' turns raw video into action "
+            "intervals reading RGB only."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"augrgb {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``augrgb`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        # A command group called without its sub-command: show that group's help.
+        (getattr(args, "group_parser", None) or parser).print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""YAML configs validated into typed objects (pydantic models), with command-line overrides.
+
+A config argument is either a path to a YAML file or the name of a preset in the
+project's ``configs/`` folder (``i3d_rgb_25fps_16`` means ``configs/i3d_rgb_25fps_16.yaml``).
+Precedence: model defaults < YAML file < explicit command-line options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from augrgb.errors import InputError
+
+T = TypeVar("T", bound=BaseModel)
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A YAML path as given, or the preset of that name in ``configs/``."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise InputError(path, "config file not found")
+        return path
+    preset = PRESET_DIR / f"{name_or_path}.yaml"
+    if not preset.is_file():
+        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+        raise InputError(name_or_path, f"no such config file or preset (presets: {', '.join(known) or 'none'})")
+    return preset
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with a one-line error for unreadable or non-mapping files."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(path, f"cannot read YAML ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(path, "config must be a YAML mapping of option: value")
+    return data
+
+
+def load_config(model: type[T], source: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                section: str | None = None) -> T:
+    """Build ``model`` from defaults, then the YAML ``source`` (optionally one ``section`` of it), then ``overrides``.
+
+    Overrides whose value is ``None`` are ignored, so argparse options left unset do not
+    clobber the file. Unknown keys and wrong types are errors naming the file and the field.
+    """
+    data: dict[str, Any] = {}
+    origin = "command line"
+    if source is not None:
+        path = resolve_config_path(source)
+        origin = str(path)
+        data = read_yaml(path)
+        if section is not None:
+            data = data.get(section, {}) or {}
+            if not isinstance(data, dict):
+                raise InputError(path, f"section '{section}' must be a mapping")
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
+        raise InputError(origin, f"invalid config ({problems})") from None
+
+
+def dump_config(config: BaseModel, path: str | Path) -> None:
+    """Write a config back as YAML (for run records and reproducibility)."""
+    Path(path).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))

@@ -1,0 +1,1 @@
+"""Stage 3: RGB-only inference to action intervals, exports, and the evaluation metrics."""

@@ -1,0 +1,1 @@
+"""Stage 2: train a teacher stream and the Augmented-RGB student with cross-modal knowledge distillation."""
