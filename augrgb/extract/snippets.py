@@ -1,0 +1,60 @@
+"""The snippet grid shared by every modality: snippet i covers frames [i*stride, i*stride + snippet).
+
+Snippets are added until the last frame is covered, so a video of N frames has
+``1 + ceil(max(N - snippet, 0) / stride)`` snippets; the tail (and a video shorter than one
+snippet) is padded by repeating the last frame, and the number of padded frames is reported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def num_snippets(num_frames: int, snippet: int, stride: int) -> int:
+    """How many snippets cover ``num_frames`` frames (0 for an empty video)."""
+    if num_frames <= 0:
+        return 0
+    return 1 + math.ceil(max(num_frames - snippet, 0) / stride)
+
+
+def snippet_centers(count: int, snippet: int, stride: int, fps: float) -> np.ndarray:
+    """Time in seconds of the middle of each snippet, for aligning snippets with labels."""
+    return (np.arange(count) * stride + snippet / 2.0) / fps
+
+
+@dataclass
+class Snippet:
+    """``frames`` (snippet, ...) starting at video frame ``start``; the last ``padded`` are repeats."""
+
+    index: int
+    start: int
+    frames: np.ndarray
+    padded: int
+
+
+def iter_snippets(frames: Iterable[np.ndarray], snippet: int = 16, stride: int = 16) -> Iterator[Snippet]:
+    """Stream snippets from a frame stream, holding at most ``snippet`` frames in memory."""
+    if not 1 <= stride <= snippet:
+        raise ValueError(f"need 1 <= stride <= snippet (got stride {stride}, snippet {snippet}): frames would be skipped")
+    window: deque[np.ndarray] = deque(maxlen=snippet)
+    seen = 0
+    next_start = 0
+    index = 0
+    for frame in frames:
+        window.append(frame)
+        seen += 1
+        if seen == next_start + snippet:
+            yield Snippet(index, next_start, np.stack(window), 0)
+            index += 1
+            next_start += stride
+    # Tail: the frames after the last complete snippet that no snippet covered yet.
+    if seen and num_snippets(seen, snippet, stride) > index:
+        have = seen - next_start
+        real = list(window)[-have:] if have > 0 else []
+        pad = snippet - len(real)
+        yield Snippet(index, next_start, np.stack(real + [real[-1]] * pad), pad)

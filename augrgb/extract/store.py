@@ -1,0 +1,167 @@
+"""The feature store: one HDF5 file per video, one dataset per modality, plus a manifest.
+
+Layout: ``STORE/<video_id>.h5`` holds datasets such as ``rgb`` (T, 1024), ``flow`` (T, 1024),
+``pose`` (T, 256) and ``skeleton`` (frames, M, 25, 3), each with its provenance attributes.
+Every write goes to a temporary file in STORE that is renamed over the old one, so an
+interrupted run never leaves a half file and never loses datasets written before.
+``STORE/manifest.json`` lists every video and modality with status done/failed and the reason.
+Readers also accept released features: per-video ``.npy`` of shape (T, 1024) or (T, 1, 1, 1024).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from augrgb.errors import InputError
+from augrgb.paths import path_in
+
+MANIFEST = "manifest.json"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def _attr_value(value: Any) -> Any:
+    """HDF5-storable form of an attribute value (None -> empty string, lists -> JSON)."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value)
+    return value
+
+
+def _python_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class FeatureStore:
+    """A folder of per-video HDF5 feature files with a manifest (see module docstring)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, video_id: str) -> Path:
+        """The HDF5 file of ``video_id`` (ids that would escape the store are refused)."""
+        return path_in(self.root, video_id, ".h5")
+
+    def video_ids(self) -> list[str]:
+        """Ids of all videos with a feature file, sorted."""
+        return sorted(p.stem for p in self.root.glob("*.h5"))
+
+    def has(self, video_id: str, modality: str) -> bool:
+        """True when ``video_id`` already has a complete ``modality`` dataset."""
+        path = self.path(video_id)
+        if not path.is_file():
+            return False
+        try:
+            with h5py.File(path, "r") as h5:
+                return modality in h5
+        except OSError:
+            return False
+
+    def write(self, video_id: str, modality: str, data: np.ndarray, attrs: Mapping[str, Any] | None = None) -> Path:
+        """Add or replace dataset ``modality`` of ``video_id`` atomically, keeping its other datasets."""
+        path = self.path(video_id)
+        data = np.asarray(data)
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            raise InputError(video_id, f"refusing to store {modality} features containing NaN or Inf")
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{video_id}.", suffix=".h5.tmp")
+        os.close(fd)
+        try:
+            if path.is_file():
+                shutil.copyfile(path, tmp)
+            with h5py.File(tmp, "a") as h5:
+                if modality in h5:
+                    del h5[modality]
+                dset = h5.create_dataset(modality, data=data, compression="gzip" if data.size > 4096 else None)
+                for key, value in (attrs or {}).items():
+                    dset.attrs[key] = _attr_value(value)
+                h5.attrs["video_id"] = video_id
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    def read(self, video_id: str, modality: str) -> tuple[np.ndarray, dict[str, Any]]:
+        """Dataset ``modality`` of ``video_id`` and its attributes."""
+        return read_h5(self.path(video_id), modality)
+
+    # ---- manifest -------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as a dict ``{"videos": {id: {"source": ..., "modalities": {...}}}}``."""
+        path = self.root / MANIFEST
+        if not path.is_file():
+            return {"videos": {}}
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"manifest is not valid JSON ({exc})") from None
+
+    def record(self, video_id: str, modality: str, status: str, source: str | None = None,
+               reason: str | None = None, **details: Any) -> None:
+        """Record the outcome of one video/modality in the manifest (rewritten atomically)."""
+        manifest = self.manifest()
+        entry = manifest["videos"].setdefault(video_id, {"modalities": {}})
+        if source is not None:
+            entry["source"] = source
+        entry["modalities"][modality] = {
+            "status": status, "reason": reason,
+            "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **details,
+        }
+        _atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def read_h5(path: str | Path, modality: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read one dataset and its attributes from a per-video HDF5 file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "feature file not found")
+    try:
+        with h5py.File(path, "r") as h5:
+            if modality not in h5:
+                raise InputError(path, f"no '{modality}' dataset (has: {', '.join(h5.keys()) or 'none'})")
+            dset = h5[modality]
+            return dset[()], {k: _python_value(v) for k, v in dset.attrs.items()}
+    except OSError as exc:
+        raise InputError(path, f"not a readable HDF5 file ({exc})") from None
+
+
+def read_features(path: str | Path, modality: str = "rgb") -> np.ndarray:
+    """(T, C) float32 features from our HDF5 files or released per-video ``.npy`` files."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(path, f"not a readable .npy array ({exc})") from None
+        if array.ndim == 4 and array.shape[1:3] == (1, 1):
+            array = array[:, 0, 0, :]
+        if array.ndim != 2:
+            raise InputError(path, f"expected features of shape (T, C) or (T, 1, 1, C), got {array.shape}")
+    else:
+        array, _ = read_h5(path, modality)
+    array = np.asarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():
+        raise InputError(path, "features contain NaN or Inf")
+    return array
+

