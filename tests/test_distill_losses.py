@@ -305,6 +305,7 @@ def test_objective_total_is_weighted_sum_and_terms_switch_off():
     out = objective(s, [t], mask, labels)
     expected = 2 * out.parts["cls"] + 10 * out.parts["global"] + 3000 * out.parts["sp"]
     assert out.total.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert objective(s, t, mask, labels).total.item() == pytest.approx(out.total.item())   # a lone teacher
 
 
 def test_objective_averages_over_several_teachers():

@@ -70,7 +70,7 @@ class DistillationObjective(nn.Module):
     """L_cls on the student + weighted KD terms against one or more frozen teachers.
 
     ``forward(student, teachers, mask, labels)``: ``teachers`` is one StreamOutput per teacher
-    (order of ``teacher_dims``); ``labels`` at snippet resolution (see ``heads``).
+    (order of ``teacher_dims``), or a single StreamOutput; ``labels`` at snippet resolution (see ``heads``).
     """
 
     def __init__(self, config: ObjectiveConfig, *, head: str, num_classes: int, student_dim: int = 256,
@@ -90,9 +90,9 @@ class DistillationObjective(nn.Module):
                 for dim in teacher_dims)
         self.num_teachers = len(teacher_dims)
 
-    def forward(self, student: StreamOutput, teachers: Sequence[StreamOutput], mask: Tensor,
+    def forward(self, student: StreamOutput, teachers: StreamOutput | Sequence[StreamOutput], mask: Tensor,
                 labels: Tensor) -> ObjectiveOutput:
-        self._check_teachers(teachers)
+        teachers = self._check_teachers(teachers)
         cls_loss = classification_loss(student.logits, labels, mask, self.head)
         total = self.config.classification_weight * cls_loss
         parts = {"cls": cls_loss.detach()}
@@ -113,13 +113,17 @@ class DistillationObjective(nn.Module):
         """Parameters of adversarial critics (SKD holistic), trained only on ``critic_loss``."""
         return [p for per_teacher in self.terms.values() for term in per_teacher for p in term.critic_parameters()]
 
-    def critic_loss(self, student: StreamOutput, teachers: Sequence[StreamOutput], mask: Tensor) -> Tensor | None:
+    def critic_loss(self, student: StreamOutput, teachers: StreamOutput | Sequence[StreamOutput],
+                    mask: Tensor) -> Tensor | None:
         """Sum of the critics' losses (None when no term has a critic)."""
-        self._check_teachers(teachers)
+        teachers = self._check_teachers(teachers)
         losses = [loss for per_teacher in self.terms.values() for term, teacher in zip(per_teacher, teachers)
                   if (loss := term.critic_loss(student, teacher, mask)) is not None]
         return torch.stack(losses).sum() if losses else None
 
-    def _check_teachers(self, teachers: Sequence[StreamOutput]) -> None:
+    def _check_teachers(self, teachers: StreamOutput | Sequence[StreamOutput]) -> Sequence[StreamOutput]:
+        if isinstance(teachers, StreamOutput):
+            teachers = [teachers]
         if len(teachers) != self.num_teachers:
             raise ValueError(f"objective built for {self.num_teachers} teacher(s), got {len(teachers)}")
+        return teachers
