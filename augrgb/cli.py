@@ -17,6 +17,7 @@ from augrgb import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "augrgb.demo",
     "augrgb.extract.cli",
+    "augrgb.distill.cli",
 )
 
 
