@@ -138,10 +138,13 @@ def test_read_flow_images_refuses_bad_folders(tmp_path):
     plane = np.zeros((8, 8), np.uint8)
     for name in ("x_00001.jpg", "y_00001.jpg", "x_00002.jpg"):
         cv2.imwrite(str(tmp_path / name), plane)
-    with pytest.raises(InputError, match="y_00002 missing"):
+    with pytest.raises(InputError, match="flow image y_00002 missing"):
         list(read_flow_images(tmp_path))
     (tmp_path / "y_00002.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(InputError, match="y_00002.jpg: not a readable image"):
+        list(read_flow_images(tmp_path))
+    cv2.imwrite(str(tmp_path / "x_00000.jpg"), plane)
+    with pytest.raises(InputError, match="x_00000 present"):
         list(read_flow_images(tmp_path))
 
 
