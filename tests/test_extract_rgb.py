@@ -113,3 +113,18 @@ def test_missing_weights_are_a_clear_error(tmp_path, batch, capsys):
     code = main(["extract", "rgb", str(batch / "good.mp4"), "--out", str(tmp_path / "s"), "--cache-dir", str(tmp_path / "empty")])
     assert code == 1
     assert "augrgb weights fetch i3d-rgb" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav", "opencv"])
+def test_features_of_a_fixed_clip_are_stable(i3d_rgb_model, backend):
+    """Regression pin: the arm-wrestling clip's features (decode, resample, crop, I3D) do not drift."""
+    from augrgb.extract.encoder import SnippetEncoder
+    from augrgb.extract.pipeline import encode_video
+    from augrgb.extract.settings import ExtractConfig
+
+    video = shared_video("kinetics_arm_wrestling.mp4")
+    feats, meta = encode_video(video, SnippetEncoder(i3d_rgb_model), ExtractConfig(backend=backend))
+    assert feats.shape == (16, 1024) and meta["frames"] == 250  # 10 s at 25 fps -> 1 + ceil((250-16)/16)
+    np.testing.assert_allclose(feats[0, :6], [0.4992, 0.4423, 0.1342, 0.2667, 0.1358, 0.2179], atol=5e-3)
+    np.testing.assert_allclose(np.linalg.norm(feats, axis=1)[:4], [9.07, 8.372, 10.842, 7.44], rtol=5e-3)
+    assert feats.mean() == pytest.approx(0.19962, abs=1e-3)
