@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from augrgb.errors import InputError
 from augrgb.paths import check_video_id, path_in
@@ -32,6 +33,7 @@ from augrgb.synth.render import FrameRenderer, sample_appearance
 from augrgb.synth.scene import build_scene, margin_for
 from augrgb.synth.schedule import MODES, Timeline, sample_timeline
 from augrgb.synth.skeleton import BodyPoints, BodyShape, forward_kinematics
+from augrgb.synth.video import write_mp4
 
 FPS = 25
 MIN_SECONDS = 2.0
@@ -160,8 +162,6 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def _make_one(out: Path, settings: Settings, index: int) -> tuple[int, list | None, str | None]:
     """Build and write video ``index`` unless both its files exist; returns (index, actions, error)."""
-    from augrgb.synth.video import write_mp4
-
     vid = video_id(index)
     mp4, npy = path_in(out / "videos", vid, ".mp4"), path_in(out / "skeletons", vid, ".npy")
     try:
@@ -223,7 +223,7 @@ def generate(out_dir: str | Path, videos: int, seconds: float, mode: str = "dens
     _atomic_write(out / "annotations.json", (json.dumps(annotations, indent=1) + "\n").encode())
     _atomic_write(out / "classes.txt", ("\n".join(class_names()) + "\n").encode())
     if preview:
-        from augrgb.synth.preview import write_preview
+        from augrgb.synth.preview import write_preview  # preview builds on this module
 
         write_preview(out, settings)
     if errors:
@@ -242,6 +242,4 @@ def _collect(results: dict, errors: list, index: int, actions: list | None, erro
 def _progress(items, total: int, enabled: bool):
     if not enabled:
         return items
-    from tqdm import tqdm
-
     return tqdm(items, total=total, unit="video", desc="synth")

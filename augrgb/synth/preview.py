@@ -14,9 +14,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from augrgb.synth.actions import class_names
 from augrgb.synth.generator import FPS, Settings, build_video, video_timeline
-from augrgb.synth.scene import ONE, SHIFT
+from augrgb.synth.scene import SHIFT
 from augrgb.synth.schedule import Placed
 from augrgb.synth.skeleton import JOINT
 
@@ -24,24 +23,20 @@ TRAILS = ((("left_wrist", "right_wrist"), (255, 230, 0)), (("left_ankle", "right
 
 
 def pick_cells(settings: Settings, cells: int) -> list[tuple[int, Placed]]:
-    """(video index, action) pairs covering as many classes and videos as possible, in a fixed order."""
+    """(video index, action) pairs showing as many classes as possible, spread over as many videos (views) as possible."""
+    timelines = [video_timeline(settings.seed, i, settings.seconds, settings.mode) for i in range(min(settings.videos, 64))]
     chosen: list[tuple[int, Placed]] = []
-    seen_classes: set[str] = set()
-    spare: list[tuple[int, Placed]] = []
-    for index in range(min(settings.videos, 200)):
-        timeline = video_timeline(settings.seed, index, settings.seconds, settings.mode)
-        fresh = [p for p in timeline.actions if p.name not in seen_classes]
-        if fresh and len(chosen) < cells:
-            chosen.append((index, fresh[0]))
-            seen_classes.add(fresh[0].name)
-        spare += [(index, p) for p in timeline.actions[1:]]
-        if len(chosen) == cells or len(seen_classes) == len(class_names()):
-            break
-    for item in spare:
-        if len(chosen) >= cells:
-            break
-        if item not in chosen:
-            chosen.append(item)
+    shown: set[str] = set()
+    for one_per_video in (True, False):  # first a new class from each video, then any new class, then repeats
+        for index, timeline in enumerate(timelines):
+            for placed in timeline.actions:
+                if len(chosen) < cells and placed.name not in shown:
+                    chosen.append((index, placed))
+                    shown.add(placed.name)
+                    if one_per_video:
+                        break
+    for index, timeline in enumerate(timelines):
+        chosen += [(index, p) for p in timeline.actions if (index, p) not in chosen][:max(0, cells - len(chosen))]
     return chosen
 
 
@@ -63,7 +58,7 @@ def contact_sheet(settings: Settings, columns: int = 4, rows: int = 4, cell: int
         r, c = divmod(k, columns)
         y0, x0 = r * (cell + caption), c * cell
         sheet[y0:y0 + cell, x0:x0 + cell] = img
-        lines = [f"{video.video_id[-3:]} t={t / FPS:.1f}s {placed.name}", " + ".join(active)]
+        lines = [f"#{index} t={t / FPS:.1f}s {placed.name}", ("also " + ", ".join(active)) if active else ""]
         for i, text in enumerate(lines):
             cv2.putText(sheet, text, (x0 + 3, y0 + cell + 12 + 12 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.32, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.rectangle(sheet, (x0, y0), (x0 + cell - 1, y0 + cell + caption - 1), (200, 200, 200), 1)

@@ -64,7 +64,7 @@ def sample_timeline(rng: np.random.Generator, frames: int, fps: float, mode: str
     class_free = dict.fromkeys(order, 0.0)  # an action never overlaps another instance of its own class
     placed: list[Placed] = []
     while True:
-        options: dict[str, tuple[int, float]] = {}  # class -> (alternative, start) with the earliest start
+        options: dict[str, list[tuple[float, int]]] = {}  # class -> [(start, alternative), ...] that fit
         for action in ACTIONS.values():
             if action.posture != "any" and action.posture != ("seated" if seated else "standing"):
                 continue
@@ -72,13 +72,15 @@ def sample_timeline(rng: np.random.Generator, frames: int, fps: float, mode: str
                 continue
             for alt, chans in enumerate(action.channels):
                 start = max([free[c] for c in chans] + [class_free[action.name]])
-                if start + action.duration[0] <= end_s and (action.name not in options or start < options[action.name][1]):
-                    options[action.name] = (alt, start)
+                if start + action.duration[0] <= end_s:
+                    options.setdefault(action.name, []).append((start, alt))
         if not options:
             break
         names = sorted(options, key=order.index)
         action = ACTIONS[names[rng.integers(len(names))]]
-        alt, start_s = options[action.name]
+        start_s = min(start for start, _ in options[action.name])
+        earliest = [alt for start, alt in options[action.name] if start == start_s]
+        alt = earliest[rng.integers(len(earliest))]  # e.g. which hand drinks when both are free
         dur = min(rng.uniform(*action.duration), end_s - start_s)
         first = int(round(start_s * fps))
         final = min(int(round((start_s + dur) * fps)), frames - 1)
