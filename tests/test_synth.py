@@ -313,6 +313,18 @@ def test_sensor_skeleton_is_noisy_but_close_and_drops_frames():
     assert dropped > 0
 
 
+def test_the_actor_stays_in_view():
+    """Whatever the random camera and actions, the projected joints are (almost always) inside the frame."""
+    from augrgb.synth.scene import ONE
+
+    inside = []
+    for index in range(20):
+        points = build_video(7, index, 20.0, size=64).renderer.points / ONE
+        inside.append(((points >= 0) & (points < 64)).all(-1).mean(1))
+    inside = np.concatenate(inside)
+    assert np.mean(inside >= 0.8) > 0.99 and inside.min() >= 0.5
+
+
 # ---- appearance carries no label ---------------------------------------------------------------------
 
 def _colour_features(frames: np.ndarray) -> np.ndarray:
