@@ -16,6 +16,7 @@ from augrgb import __version__
 # Modules that add sub-commands, in the order they appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
     "augrgb.demo",
+    "augrgb.synth.cli",
     "augrgb.extract.cli",
 )
 
