@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from augrgb import __version__
 
 # Modules that add sub-commands, in the order they appear in --help.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("augrgb.detect.cli",)
 
 
 def build_parser() -> argparse.ArgumentParser:
