@@ -29,6 +29,7 @@ from augrgb.detect.metrics import (
     pku_mmd_event_map,
     thumos14_event_map,
 )
+from augrgb.detect.metrics.common import check_tiou
 from augrgb.errors import InputError
 
 
@@ -47,6 +48,7 @@ def evaluate_activitynet(
     classes: ClassesArg = None,
 ) -> EventMapResult:
     """ActivityNet mAP of a results JSON against an ActivityNet (or dense-detection) ground-truth JSON."""
+    tiou = check_tiou(tiou)
     annotations = read_annotations(gt, classes=classes)
     return activitynet_event_map(annotations, read_activitynet_results(results, annotations.classes), tiou, subset)
 
@@ -59,6 +61,7 @@ def evaluate_pku_mmd(
     tiou: Sequence[float] | np.ndarray = PKU_MMD_TIOU,
 ) -> PkuMmdResult:
     """PKU-MMD/TSU mAP_action and mAP_video of a folder of per-video prediction files (same names as the ground truth)."""
+    tiou = check_tiou(tiou)
     ground_truth = read_label_dir(gt_dir, require_confidence=False)
     predictions = read_label_dir(pred_dir, require_confidence=True)
     if not predictions:
@@ -78,6 +81,7 @@ def evaluate_thumos14(
     The class list (``classes`` or ``detclasslist.txt`` in ``gt_dir``) must number the classes,
     since detection files name classes by those ids.
     """
+    tiou = check_tiou(tiou)
     gt_dir = Path(gt_dir)
     class_file = Path(classes) if classes else next((gt_dir / f for f in CLASS_LIST_FILES if (gt_dir / f).is_file()), None)
     if class_file is None:

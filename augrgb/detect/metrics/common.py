@@ -18,7 +18,7 @@ def check_tiou(tiou: Sequence[float] | np.ndarray) -> np.ndarray:
         raise InputError("--tiou", "give at least one threshold")
     for v in values:
         if not (0.0 < v <= 1.0):
-            raise InputError("--tiou", f"threshold {v!r} outside (0, 1]")
+            raise InputError("--tiou", f"threshold {float(v)!r} outside (0, 1]")
     return values
 
 

@@ -22,7 +22,7 @@ from augrgb.errors import InputError
 log = logging.getLogger(__name__)
 
 FrameAverage = Literal["present", "nonzero"]
-_CHUNK_ELEMENTS = 1 << 22  # bound the memory of the sorted copies
+_CHUNK_ELEMENTS = 1 << 21  # classes x frames sorted at once: bounds memory to ~100 MB
 
 
 @dataclass(frozen=True)
@@ -58,21 +58,26 @@ def frame_average_precision(scores: np.ndarray, labels: np.ndarray) -> np.ndarra
     if n == 0:
         return ap
     step = max(1, _CHUNK_ELEMENTS // n)
-    rank = np.arange(n)[:, None]
     for c0 in range(0, k, step):
-        s, y = scores[:, c0 : c0 + step], labels[:, c0 : c0 + step]
-        order = np.argsort(-s, axis=0, kind="stable")
-        s, y = np.take_along_axis(s, order, 0), np.take_along_axis(y, order, 0)
-        tp = np.cumsum(y, axis=0)
-        # Index of the last frame of each frame's tie group: the precision is read there.
-        is_end = np.ones(s.shape, dtype=bool)
-        is_end[:-1] = s[:-1] != s[1:]
-        end = np.minimum.accumulate(np.where(is_end, rank, n - 1)[::-1], axis=0)[::-1]
-        precision = np.take_along_axis(tp, end, 0) / (end + 1)
-        npos = tp[-1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ap[c0 : c0 + step] = np.where(npos > 0, (precision * y).sum(axis=0) / npos, np.nan)
+        ap[c0 : c0 + step] = _rows_ap(np.ascontiguousarray(scores[:, c0 : c0 + step].T), np.ascontiguousarray(labels[:, c0 : c0 + step].T))
     return ap
+
+
+def _rows_ap(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """AP of each row of (C, N): mean over positives of the precision at the end of their tie group."""
+    n = scores.shape[1]
+    order = np.argsort(scores, axis=1)[:, ::-1]
+    s = np.take_along_axis(scores, order, 1)
+    y = np.take_along_axis(labels, order, 1)
+    tp = np.cumsum(y, axis=1)
+    rank = np.arange(n)
+    is_end = np.ones(s.shape, dtype=bool)
+    is_end[:, :-1] = s[:, :-1] != s[:, 1:]
+    last_of_group = np.minimum.accumulate(np.where(is_end, rank, n - 1)[:, ::-1], axis=1)[:, ::-1]
+    precision = np.take_along_axis(tp, last_of_group, 1) / (last_of_group + 1)
+    npos = tp[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(npos > 0, np.where(y, precision, 0.0).sum(axis=1) / npos, np.nan)
 
 
 def frame_map(
