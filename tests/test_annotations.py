@@ -184,6 +184,12 @@ def test_label_txt_pku_mmd_frames_at_30fps_one_based(tmp_path):
     assert ann.num_classes == 41 and ann.videos["0003-M"].segments == []
     tsu = read_label_txt(tmp_path, fps=25.0, label_base=0, num_classes=51)
     assert tsu.num_classes == 51 and tsu.videos["0002-L"].segments[1] == Segment(1, 6.0, 12.0)
+    with pytest.raises(InputError) as err:
+        read_label_txt(tmp_path, num_classes=40)  # PKU-MMD labels 1..40 here: 41 is out
+    assert str(err.value) == f"{tmp_path / '0002-L.txt'}:1: class 41 outside 1..40"
+    write(tmp_path / "0004-R.txt", "\n0,1,2,1\n")
+    with pytest.raises(InputError, match=r"0004-R.txt:2: class 0 outside 1 or more"):
+        read_label_txt(tmp_path)
 
 
 def test_label_rows_raw_and_errors(tmp_path):

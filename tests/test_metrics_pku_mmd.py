@@ -122,6 +122,9 @@ def test_cli_pku_mmd_json(tmp_path, capsys):
 
 def test_cli_pku_mmd_bad_prediction_line(tmp_path, capsys):
     gt_dir, pred_dir = write_dirs(tmp_path, GT, PRED)
+    argv = ["evaluate", "event-map", "--protocol", "pku-mmd", "--gt", str(gt_dir), "--pred", str(pred_dir), "--num-classes", "1"]
+    assert main(argv) == 1  # label 1 is outside the label set 0..0
+    assert capsys.readouterr().err.strip() == f"error: {gt_dir / '0001-L.txt'}:1: class 1 outside 0..0"
     (pred_dir / "0001-L.txt").write_text("1,0,10\n")
     argv = ["evaluate", "event-map", "--protocol", "pku-mmd", "--gt", str(gt_dir), "--pred", str(pred_dir), "--num-classes", "52"]
     assert main(argv) == 1
@@ -155,7 +158,9 @@ def test_property_perfect_predictions_give_one(problem):
     perfect = {v: np.column_stack([r[:, :3], 1 - np.arange(len(r)) / 100]) for v, r in gt.items()}
     result = pku_mmd_event_map(gt, perfect, 3, 0, [0.1, 0.5, 0.9])
     present = [label for label in range(3) if any((r[:, 0] == label).any() for r in gt.values())]
-    assert result.ap_action[:, present].min() == 1.0 and result.mAP_video.tolist() == [1.0, 1.0, 1.0]
+    # 1 up to rounding: the official recursion sums recall differences (1 - 6/7) + (6/7 - 5/7) + ...
+    assert result.ap_action[:, present] == pytest.approx(1.0, abs=1e-12)
+    assert result.mAP_video == pytest.approx(1.0, abs=1e-12)
 
 
 @settings(max_examples=40, deadline=None)

@@ -12,11 +12,14 @@ from augrgb.annotations.formats import register_format
 from augrgb.errors import InputError
 
 
-def read_label_rows(path: str | Path, require_confidence: bool = False) -> np.ndarray:
+def read_label_rows(
+    path: str | Path, require_confidence: bool = False, first_label: int = 0, num_labels: int | None = None
+) -> np.ndarray:
     """The raw rows of one label file as float64 (n, 4): label, start, end, confidence (NaN if absent).
 
     Fields are separated by commas and/or spaces, as the official scripts accept; blank lines are
-    skipped. Labels must be non-negative integers; ``require_confidence`` demands the 4th column.
+    skipped. Labels must be integers from ``first_label`` (``num_labels`` of them when given);
+    ``require_confidence`` demands the 4th column.
     """
     path = Path(path)
     try:
@@ -32,7 +35,7 @@ def read_label_rows(path: str | Path, require_confidence: bool = False) -> np.nd
         expected = "label,start,end,confidence" if require_confidence else "label,start,end[,confidence]"
         if len(parts) not in ((4,) if require_confidence else (3, 4)):
             raise InputError(where, f"expected {expected}, got {len(parts)} field(s)")
-        label = parse_label(parts[0], where, 0, None)
+        label = parse_label(parts[0], where, first_label, num_labels) + first_label
         values = [parse_float(p, where, what) for p, what in zip(parts[1:], ("start", "end", "confidence"))]
         rows.append([label, *values, *([np.nan] if len(values) == 2 else [])])
     return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
@@ -61,11 +64,8 @@ def read_label_txt(
     limit = len(names) if names is not None else num_classes
     videos: dict[str, VideoAnnotation] = {}
     for file in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".txt"):
-        rows = read_label_rows(file)
-        segments = []
-        for n, row in enumerate(rows):
-            label = parse_label(row[0], f"{file}: row {n + 1}", label_base, limit)
-            segments.append(Segment(label, row[1] / fps, row[2] / fps))
+        rows = read_label_rows(file, first_label=label_base, num_labels=limit)
+        segments = [Segment(int(row[0]) - label_base, row[1] / fps, row[2] / fps) for row in rows]
         videos[file.stem] = VideoAnnotation(file.stem, None, subset, segments, fps)
     if not videos:
         raise InputError(folder, "no .txt label files")

@@ -113,13 +113,13 @@ def read_thumos14_detections(path: str | Path, class_ids: Mapping[int, int]) -> 
     return detections
 
 
-def read_label_dir(folder: str | Path, require_confidence: bool) -> dict[str, np.ndarray]:
-    """Every ``*.txt`` of a PKU-MMD/TSU-style folder: file name -> (n, 4) raw rows, sorted by name."""
+def read_label_dir(folder: str | Path, require_confidence: bool, num_labels: int | None = None) -> dict[str, np.ndarray]:
+    """Every ``*.txt`` of a PKU-MMD/TSU-style folder: file name -> (n, 4) raw rows (labels 0..num_labels-1), sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(folder, "not a folder of per-video label files")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".txt")
-    return {p.name: read_label_rows(p, require_confidence) for p in files}
+    return {p.name: read_label_rows(p, require_confidence, num_labels=num_labels) for p in files}
 
 
 def write_label_txt(path: str | Path, rows: np.ndarray) -> Path:

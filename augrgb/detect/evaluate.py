@@ -62,8 +62,8 @@ def evaluate_pku_mmd(
 ) -> PkuMmdResult:
     """PKU-MMD/TSU mAP_action and mAP_video of a folder of per-video prediction files (same names as the ground truth)."""
     tiou = check_tiou(tiou)
-    ground_truth = read_label_dir(gt_dir, require_confidence=False)
-    predictions = read_label_dir(pred_dir, require_confidence=True)
+    ground_truth = read_label_dir(gt_dir, require_confidence=False, num_labels=num_classes)
+    predictions = read_label_dir(pred_dir, require_confidence=True, num_labels=num_classes)
     if not predictions:
         raise InputError(pred_dir, "no .txt prediction files")
     return pku_mmd_event_map(ground_truth, predictions, num_classes, first_label, tiou)
