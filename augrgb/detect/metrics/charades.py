@@ -6,8 +6,8 @@ from the submission scores -inf. Per class the rows are sorted by score, descend
 row order (MATLAB's stable sort); AP = sum of the precisions at the positives / #positives
 (non-interpolated). mAP is the plain mean over all classes and wAP weights each class by its
 number of positive points. A class without positives has AP = 0/0 = NaN in the official script,
-which makes mAP and wAP NaN too; this is replicated (the Charades test set has positives for
-all 157 classes).
+which makes mAP and wAP NaN too; this is replicated, with a warning (``num_positives`` tells
+which classes).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from augrgb.annotations import Annotations, VideoAnnotation
 from augrgb.detect.detections import CHARADES_POINTS
-from augrgb.detect.metrics.common import json_list, json_number
+from augrgb.detect.metrics.common import json_number
 from augrgb.detect.metrics.frame import SnippetTiming, upsample_scores
 from augrgb.errors import InputError
 
