@@ -11,7 +11,7 @@ from augrgb.extract.agcn import AGCN, AdaptiveGraphConv, TwoStreamAGCN, bone_inp
 from augrgb.extract.graph import spatial_partition
 from augrgb.extract.pose_encoder_training import (classification_targets, load_pose_encoder, save_pose_encoder,
                                                   train_pose_encoder)
-from augrgb.extract.pose_snippets import encode_snippets, normalize_snippets, snippet_frame_indices
+from augrgb.extract.pose_snippets import cut_snippets, encode_snippets, normalize_snippets, snippet_frame_indices
 from augrgb.extract.skeleton_layout import BONES, JOINT_NAMES, ROOT_JOINT, parents
 from pose_fixtures import STANDING, motion
 
@@ -126,6 +126,9 @@ def test_snippet_grid_pads_the_tail_with_the_last_frame():
     indices = snippet_frame_indices(20, 16, 16)
     np.testing.assert_array_equal(indices[0], np.arange(16))
     np.testing.assert_array_equal(indices[1], [16, 17, 18, 19] + [19] * 12)
+    snippets = cut_snippets(np.arange(20, dtype=np.float32)[:, None, None, None] * np.ones((20, 2, 25, 3), np.float32))
+    assert snippets.shape == (2, 16, 2, 25, 3)
+    np.testing.assert_array_equal(snippets[1, :, 0, 0, 0], indices[1])
     with pytest.raises(ValueError, match="at least one frame"):
         snippet_frame_indices(0)
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import av
 import numpy as np
 
 from augrgb.errors import InputError
@@ -21,7 +22,6 @@ from augrgb.extract.skeletons import Skeleton
 
 MODEL_COMPLEXITY = 1  # the only landmark model shipped inside the mediapipe wheel ("full")
 MAX_GAP = 5  # frames without a person filled from neighbours (0.2 s at 25 fps); longer gaps are zeros
-ESTIMATION_LONG_SIDE = 640  # video frames are downscaled to this long side before estimation
 
 LANDMARKS: tuple[str, ...] = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
@@ -130,22 +130,17 @@ def estimate_poses(frames: Iterable[np.ndarray], max_gap: int = MAX_GAP, min_det
 
 
 def _video_frames(path: Path) -> Iterable[np.ndarray]:
-    """RGB frames of a video decoded with PyAV, downscaled to :data:`ESTIMATION_LONG_SIDE`."""
-    import av
-
+    """RGB frames of a video decoded with PyAV (until the project's decode module is wired in)."""
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        for frame in container.decode(stream):
-            scale = min(1.0, ESTIMATION_LONG_SIDE / max(frame.width, frame.height))
-            width, height = (round(frame.width * scale) // 2 * 2, round(frame.height * scale) // 2 * 2)
-            yield frame.to_ndarray(format="rgb24", width=width, height=height)
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
 
 
 def estimate_video_poses(path: str | Path, max_gap: int = MAX_GAP) -> tuple[Skeleton, np.ndarray]:
     """Estimate poses on every frame of a video file: (Skeleton with one body, present (T,) bool)."""
-    import av
-
     path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file")
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:

@@ -32,10 +32,6 @@ class Skeleton:
     source: str
     fps: float | None
 
-    @property
-    def num_frames(self) -> int:
-        return int(self.joints.shape[0])
-
 
 def body_activity(track: np.ndarray) -> float:
     """How much a body moves and spreads: summed over x, y, z, the std of its joints over the frames it is present.
