@@ -16,8 +16,10 @@ from augrgb import __version__
 # Modules that add sub-commands, in the order they appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
     "augrgb.demo",
+    "augrgb.synth.cli",
     "augrgb.extract.cli",
     "augrgb.distill.cli",
+    "augrgb.detect.cli",
 )
 
 

@@ -23,7 +23,7 @@ def sample_video() -> Path:
 def run_demo(args: argparse.Namespace) -> int:
     from augrgb.extract.encoder import SnippetEncoder
     from augrgb.extract.kinetics import classify_video, kinetics400_classes
-    from augrgb.extract.pipeline import extract_rgb
+    from augrgb.extract.pipeline import extract
     from augrgb.extract.settings import ExtractConfig
     from augrgb.extract.weights import fetch, load_i3d, weights_path
 
@@ -39,7 +39,7 @@ def run_demo(args: argparse.Namespace) -> int:
         best = probs.argsort()[::-1][:3]
         print(f"{video.name}: " + ", ".join(f"{names[i]} {probs[i]:.3f}" for i in best))
         store = Path(args.out) / "features"
-        results = extract_rgb([video], store, ExtractConfig(), cache=args.cache_dir, overwrite=True)
+        results = extract([video], store, ExtractConfig(), cache=args.cache_dir, overwrite=True)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

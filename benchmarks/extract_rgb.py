@@ -85,8 +85,8 @@ def make_long_video(path: Path, minutes: float) -> None:
 def peak_rss_child(video: Path, cache_weights: Path) -> float:
     """Peak RSS (MB) of a fresh process extracting ``video`` end to end."""
     code = (
-        "import sys; from augrgb.extract.pipeline import extract_rgb; from augrgb.extract.settings import ExtractConfig;"
-        f"r = extract_rgb([{str(video)!r}], {str(video.parent / 'store')!r}, ExtractConfig(), weights={str(cache_weights)!r}, progress=False);"
+        "import sys; from augrgb.extract.pipeline import extract; from augrgb.extract.settings import ExtractConfig;"
+        f"r = extract([{str(video)!r}], {str(video.parent / 'store')!r}, ExtractConfig(), weights={str(cache_weights)!r}, progress=False);"
         "print(r[0].status, r[0].snippets, r[0].reason)"
     )
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -1,6 +1,5 @@
 """``augrgb distill teacher|student`` and ``augrgb evaluate streams`` on a tiny store; shipped configs validate."""
 
-import argparse
 import json
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import yaml
 from augrgb.cli import main
 from augrgb.config import PRESET_DIR, load_config
 from augrgb.distill.checkpoint import load_stream
-from augrgb.distill.cli import add_streams_command
 from augrgb.distill.settings import DatasetConfig, StudentConfig, TeacherConfig
 from synthetic_features import dataset_config, make_store
 
@@ -79,10 +77,7 @@ def test_bad_inputs_are_one_line_errors(setup, capsys):
 
 
 def _evaluate(args):
-    parser = argparse.ArgumentParser()
-    add_streams_command(parser.add_subparsers())
-    ns = parser.parse_args(["streams", *args])
-    return ns.func(ns)
+    return main(["evaluate", "streams", *args])
 
 
 def test_evaluate_streams_prints_rgb_teacher_and_fusion(setup, capsys):

@@ -12,7 +12,7 @@ import yaml
 
 from augrgb.config import read_yaml, resolve_config_path, set_dotted, validate_config
 from augrgb.errors import InputError
-from augrgb.distill.settings import KD_PRESETS
+from augrgb.distill.presets import KD_PRESETS
 
 
 def _guarded(func):

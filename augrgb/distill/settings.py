@@ -13,20 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from augrgb.distill.filters import TEMPORAL_FILTERS
-from augrgb.distill.losses import ObjectiveConfig, TermConfig
-
-KD_PRESETS: tuple[str, ...] = ("ours", "none", "logit", "hint", "rkd-da", "sp", "skd", "chen", "crd")
-
-
-def kd_terms(kd: str) -> dict[str, TermConfig]:
-    """The objective terms of a KD preset: ``ours`` = the paper's atomic/global/boundary, ``none`` = no
-    term (vanilla stream), a baseline name = that term with its default weight and options."""
-    if kd not in KD_PRESETS:
-        raise ValueError(f"unknown kd preset '{kd}' (known: {', '.join(KD_PRESETS)})")
-    if kd == "ours":
-        return ObjectiveConfig().terms
-    return {} if kd == "none" else {kd: TermConfig()}
-
+from augrgb.distill.losses import ObjectiveConfig
+from augrgb.distill.presets import kd_terms
 
 class DatasetConfig(BaseModel):
     """A dataset's conventions: classes, head, snippet grid of released features, annotation format."""
@@ -145,8 +133,8 @@ class StudentConfig(RunConfig):
     """An RGB student run: frozen teacher checkpoints and a distillation objective."""
 
     teachers: list[str] = Field(default_factory=list, description="teacher checkpoints (--teacher adds/overrides)")
-    kd: Literal["ours", "none", "logit", "hint", "rkd-da", "sp", "skd", "chen", "crd"] | None = Field(
-        None, description="objective preset; when set it replaces objective.terms")
+    kd: str | None = Field(None, description="objective preset (augrgb.distill.presets.KD_PRESETS); when set it "
+                                             "replaces objective.terms")
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     two_step: TwoStepConfig | None = Field(None, description="two-step schedule (default on for kd: crd)")
 

