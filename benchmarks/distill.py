@@ -1,22 +1,33 @@
-"""Distillation-loss benchmark: vectorised L_atomic + L_global + L_boundary vs a naive reference.
+"""Distillation benchmarks: the KD terms per batch, and whole training epochs, each beside a naive reference.
 
-The naive reference loops in Python: L_global and L_boundary video by video, and negative
-sampling anchor by anchor (then the same InfoNCE). Both use the same projection heads and
-weights; the figure is forward + backward time per batch on Charades-sized random features.
+Part ``losses``: vectorised L_atomic + L_global + L_boundary vs a naive reference that loops in
+Python (L_global and L_boundary video by video, negative sampling anchor by anchor, then the same
+InfoNCE); same heads and weights; forward + backward time per batch on Charades-sized features.
 
-    PYTHONPATH=. python benchmarks/distill.py [--batch 32 --min-len 30 --max-len 200 --repeats 5]
+Part ``epoch``: one training epoch of the real trainer on Charades-sized random features (7,985
+videos, T uniform in 30..200, 1024-d RGB and flow, batch 32, SS-TCN 256-d, 157 classes), for
+(a) the vanilla RGB stream, (b) + the frozen teacher's forward pass (no KD term), (c) + the three
+KD terms, vectorised, (d) the same with the naive KD reference. KD terms alone = (c) - (b), naive
+terms alone = (d) - (b). ``--videos N`` times N videos and extrapolates linearly to 7,985.
+
+    PYTHONPATH=. python benchmarks/distill.py [--part losses|epoch|all] [--videos 7985] [--batch 32]
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from augrgb.distill.losses import DistillationObjective, ObjectiveConfig
+from augrgb.distill.data import VideoItem
+from augrgb.distill.distributed import DistContext
+from augrgb.distill.heads import classification_loss
+from augrgb.distill.losses import DistillationObjective, ObjectiveConfig, ObjectiveOutput
 from augrgb.distill.losses.atomic import info_nce
 from augrgb.distill.masks import valid_snippets
 from augrgb.distill.stream import StreamOutput
@@ -97,16 +108,8 @@ def _time(fn, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats * 1000.0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=32, help="videos per batch")
-    parser.add_argument("--min-len", type=int, default=30, help="shortest video, in snippets")
-    parser.add_argument("--max-len", type=int, default=200, help="longest video, in snippets")
-    parser.add_argument("--dim", type=int, default=256, help="feature width C2")
-    parser.add_argument("--classes", type=int, default=157, help="number of classes (multi-hot labels)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions of the vectorised version")
-    parser.add_argument("--naive-repeats", type=int, default=1, help="timed repetitions of the naive version")
-    args = parser.parse_args()
+def loss_benchmark(args: argparse.Namespace) -> None:
+    """The KD terms alone, per batch: vectorised vs naive loops."""
     torch.manual_seed(0)
     s_feat, t_feat, mask, labels = charades_like_batch(args.batch, args.min_len, args.max_len, args.dim, args.classes)
     objective = DistillationObjective(ObjectiveConfig(), head="sigmoid", num_classes=args.classes,
@@ -148,6 +151,96 @@ def main() -> None:
     print(f"speed-up: {slow / fast:.1f}x")
     print(f"global+boundary only: vectorised {seq_fast:.1f} ms, per-video loop {seq_slow:.1f} ms, "
           f"speed-up {seq_slow / seq_fast:.1f}x")
+
+
+def charades_like_items(videos: int, min_len: int, max_len: int, in_dim: int, classes: int,
+                        seed: int = 0) -> list[VideoItem]:
+    """Random float16 RGB and flow features per video (T uniform in min..max) with 1-3 labelled actions."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for v in range(videos):
+        t = int(rng.integers(min_len, max_len + 1))
+        labels = np.zeros((t, classes), dtype=bool)
+        for c in rng.integers(classes, size=int(rng.integers(1, 4))):
+            start = int(rng.integers(t))
+            labels[start:start + int(rng.integers(5, t + 1)), c] = True
+        features = {m: rng.standard_normal((t, in_dim), dtype=np.float32).astype(np.float16) for m in ("rgb", "flow")}
+        items.append(VideoItem(f"v{v:05d}", features, labels, t))
+    return items
+
+
+def naive_objective(objective: DistillationObjective):
+    """A drop-in ``forward`` for ``objective``: the same L_cls + KD sum with the naive KD reference."""
+    def forward(student: StreamOutput, teachers, mask: Tensor, labels: Tensor) -> ObjectiveOutput:
+        cls = classification_loss(student.logits, labels, mask, objective.head)
+        total = cls + naive_objective_kd(objective, student, teachers[0], mask, labels)
+        return ObjectiveOutput(total, {"cls": cls.detach(), "total": total.detach()})
+    return forward
+
+
+def epoch_benchmark(args: argparse.Namespace) -> None:
+    """One epoch of the real trainer: vanilla, + teacher forward, + KD (vectorised), + KD (naive)."""
+    from augrgb.distill.settings import TrainingConfig
+    from augrgb.distill.stream import Stream
+    from augrgb.distill.trainer import Stage, Teacher, Trainer
+
+    start = time.perf_counter()
+    items = charades_like_items(args.videos, args.min_len, args.max_len, args.in_dim, args.classes)
+    snippets = sum(i.length for i in items)
+    print(f"epoch: {args.videos} videos, {snippets} snippets (T {args.min_len}..{args.max_len}), {args.in_dim}-d RGB + "
+          f"flow, batch {args.batch}, SS-TCN {args.dim}-d, K={args.classes}, threads {torch.get_num_threads()} "
+          f"(features generated in {time.perf_counter() - start:.0f} s)")
+    torch.manual_seed(1)
+    teacher = Stream(args.in_dim, args.classes, hidden=args.dim)
+    training = TrainingConfig(batch_size=args.batch, max_length=None)
+    modes = [("vanilla RGB stream", False, {}), ("+ teacher forward, no KD term", True, {}),
+             ("+ atomic/global/boundary, vectorised", True, None), ("+ atomic/global/boundary, naive loops", True, None)]
+    seconds = []
+    with tempfile.TemporaryDirectory() as out:
+        for index, (name, with_teacher, terms) in enumerate(modes):
+            torch.manual_seed(0)
+            objective = ObjectiveConfig() if terms is None else ObjectiveConfig(terms=terms)
+            trainer = Trainer(stream=Stream(args.in_dim, args.classes, hidden=args.dim), modality="rgb",
+                              teachers=[Teacher(teacher, "flow", {})] if with_teacher else [],
+                              stages=[Stage(name, objective, 1)], head="sigmoid", num_classes=args.classes,
+                              train_items=items, val_items=items[:1], training=training, seed=0, amp=False,
+                              ctx=DistContext(0, 1, 0, torch.device("cpu")), out=out, save_best=lambda *a: None,
+                              record_header={}, fingerprint={})
+            trainer._build(trainer.stages[0])
+            if index == 3:
+                trainer.objective.forward = naive_objective(trainer.objective)
+            begin = time.perf_counter()
+            trainer._train_epoch(1)
+            seconds.append(time.perf_counter() - begin)
+            scale = 7985 / args.videos
+            note = "" if args.videos == 7985 else f"  -> {seconds[-1] * scale:8.1f} s extrapolated to 7,985 videos"
+            print(f"  {name:<40}{seconds[-1]:8.1f} s/epoch{note}", flush=True)
+    vanilla, forward, kd, naive = seconds
+    print(f"KD epoch / vanilla epoch: {kd / vanilla:.2f}x (target <= 1.6x)")
+    print(f"KD terms alone: vectorised {kd - forward:.1f} s, naive {naive - forward:.1f} s per epoch: "
+          f"{(naive - forward) / max(kd - forward, 1e-9):.1f}x faster (target >= 5x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["losses", "epoch", "all"], default="all", help="which benchmark to run")
+    parser.add_argument("--batch", type=int, default=32, help="videos per batch")
+    parser.add_argument("--min-len", type=int, default=30, help="shortest video, in snippets")
+    parser.add_argument("--max-len", type=int, default=200, help="longest video, in snippets")
+    parser.add_argument("--dim", type=int, default=256, help="feature width C2")
+    parser.add_argument("--classes", type=int, default=157, help="number of classes (multi-hot labels)")
+    parser.add_argument("--repeats", type=int, default=5, help="losses: timed repetitions of the vectorised version")
+    parser.add_argument("--naive-repeats", type=int, default=1, help="losses: timed repetitions of the naive version")
+    parser.add_argument("--videos", type=int, default=7985, help="epoch: videos in the epoch (Charades train: 7,985)")
+    parser.add_argument("--in-dim", type=int, default=1024, help="epoch: encoder feature width C1")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.part in ("losses", "all"):
+        loss_benchmark(args)
+    if args.part in ("epoch", "all"):
+        epoch_benchmark(args)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -60,6 +61,8 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def _report(result: Any) -> int:
+    if os.environ.get("RANK", "0") != "0":      # under torchrun only rank 0 reports
+        return 0
     val = result.best_validation
     print(f"best epoch {result.best_epoch}: validation mAP {val.get('mAP', float('nan')):.4f}, "
           f"loss {val.get('loss', float('nan')):.4f} -> {result.checkpoint} (record: {result.record})")
