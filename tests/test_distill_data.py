@@ -141,7 +141,8 @@ def _items(lengths, dim=2, head="sigmoid", k=2):
 def test_collate_pads_with_masks_and_background():
     ds = SnippetDataset(_items([3, 5], head="softmax"), ["rgb"], "softmax", 2)
     batch = ds.collate([ds[0], ds[1]])
-    assert batch.features["rgb"].shape == (2, 2, 5) and batch.features["rgb"].dtype == torch.float32
+    assert batch.features["rgb"].shape == (2, 2, 5) and batch.features["rgb"].dtype == torch.float16
+    assert batch.to("cpu").features["rgb"].dtype == torch.float32
     assert batch.mask[:, 0].tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
     assert batch.features["rgb"][0, 0].tolist() == [0, 1, 2, 0, 0]
     assert batch.labels.tolist() == [[0, 1, 2, 2, 2], [0, 1, 2, 0, 1]]     # padding = background (2)

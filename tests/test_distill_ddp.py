@@ -37,6 +37,7 @@ def _models():
 
 
 def _gradients(module, teacher, batch):
+    batch = batch.to("cpu")
     with torch.no_grad():
         t_out = teacher(batch.features["pose"], batch.mask)
     total, _, _ = module(batch.features["rgb"], batch.mask, batch.labels, [t_out])

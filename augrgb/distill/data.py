@@ -7,8 +7,8 @@
   the shorter), more is an error naming the video and the modalities.
 - Labels: snippet t, at its centre time c_t (``snippet_centers``), is positive for an action when
   start <= c_t <= end. Dense: multi-hot ``(T, K)``; sparse: class index ``(T,)``, background = K.
-- Batches: features ``(B, C, T)`` float32 per modality, mask ``(B, 1, T)``, labels ``(B, K, T)`` or
-  ``(B, T)``; training crops long videos to a random window, evaluation keeps whole videos.
+- Batches: features ``(B, C, T)`` per modality (float16, float32 once on the device), mask ``(B, 1, T)``,
+  labels ``(B, K, T)`` or ``(B, T)``; training crops long videos to a random window, evaluation keeps whole videos.
 """
 
 from __future__ import annotations
@@ -228,7 +228,8 @@ class Batch:
     labels: Tensor
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.video_ids, {m: x.to(device, non_blocking=True) for m, x in self.features.items()},
+        """The batch on ``device``; float16 features move as float16 and become float32 there."""
+        return Batch(self.video_ids, {m: x.to(device, non_blocking=True).float() for m, x in self.features.items()},
                      self.mask.to(device, non_blocking=True), self.labels.to(device, non_blocking=True))
 
 
@@ -259,20 +260,24 @@ class SnippetDataset(Dataset):
                 item.labels[start:stop])
 
     def collate(self, samples: Sequence[tuple[str, dict[str, np.ndarray], np.ndarray]]) -> Batch:
-        """Pad to the longest video of the batch; float16 features become float32 tensors."""
+        """Pad to the longest video of the batch. Features stay float16 (half the bytes to copy and to
+        move to the GPU); :meth:`Batch.to` makes them float32 on the device."""
         lengths = [labels.shape[0] for _, _, labels in samples]
         b, t = len(samples), max(lengths)
         mask = torch.zeros(b, 1, t)
-        features = {m: torch.zeros(b, samples[0][1][m].shape[1], t) for m in self.modalities}
+        padded = {m: torch.zeros(b, t, samples[0][1][m].shape[1], dtype=torch.float16) for m in self.modalities}
         if self.head == "sigmoid":
-            labels = torch.zeros(b, self.num_classes, t)
+            labels = torch.zeros(b, t, self.num_classes)
         else:
             labels = torch.full((b, t), self.num_classes, dtype=torch.long)
         for i, ((_, feats, lab), n) in enumerate(zip(samples, lengths)):
             mask[i, 0, :n] = 1
             for m in self.modalities:
-                features[m][i, :, :n] = torch.from_numpy(feats[m].astype(np.float32)).T
-            labels[i, ..., :n] = torch.from_numpy(lab.T if self.head == "sigmoid" else lab)
+                padded[m][i, :n] = torch.from_numpy(feats[m])
+            labels[i, :n] = torch.from_numpy(lab)
+        features = {m: x.transpose(1, 2).contiguous() for m, x in padded.items()}
+        if self.head == "sigmoid":
+            labels = labels.transpose(1, 2).contiguous()
         return Batch([vid for vid, _, _ in samples], features, mask, labels)
 
 
