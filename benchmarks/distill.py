@@ -4,11 +4,14 @@ Part ``losses``: vectorised L_atomic + L_global + L_boundary vs a naive referenc
 Python (L_global and L_boundary video by video, negative sampling anchor by anchor, then the same
 InfoNCE); same heads and weights; forward + backward time per batch on Charades-sized features.
 
-Part ``epoch``: one training epoch of the real trainer on Charades-sized random features (7,985
-videos, T uniform in 30..200, 1024-d RGB and flow, batch 32, SS-TCN 256-d, 157 classes), for
+Part ``epoch``: one training epoch of the trainer's steps on Charades-sized random features (7,985
+videos, T uniform in 30..200, 1024-d RGB and flow, batch 32, SS-TCN 256-d, 157 classes) for
 (a) the vanilla RGB stream, (b) + the frozen teacher's forward pass (no KD term), (c) + the three
-KD terms, vectorised, (d) the same with the naive KD reference. KD terms alone = (c) - (b), naive
-terms alone = (d) - (b). ``--videos N`` times N videos and extrapolates linearly to 7,985.
+KD terms, vectorised, and (d) the same with the naive KD reference, which is timed on the first
+``--naive-batches`` batches only because it is slow. The set-ups are interleaved batch by batch, so
+load from other processes slows them alike. An epoch is the collation time plus the step times.
+KD terms alone = (c) - (b) and naive terms alone = (d) - (b), on the same batches.
+``--videos N`` times N videos and extrapolates linearly to 7,985.
 
     PYTHONPATH=. python benchmarks/distill.py [--part losses|epoch|all] [--videos 7985] [--batch 32]
 """
@@ -179,46 +182,71 @@ def naive_objective(objective: DistillationObjective):
 
 
 def epoch_benchmark(args: argparse.Namespace) -> None:
-    """One epoch of the real trainer: vanilla, + teacher forward, + KD (vectorised), + KD (naive)."""
+    """One epoch of the trainer's steps for four set-ups, interleaved batch by batch (a busy shared
+    machine then slows every set-up alike): vanilla, + teacher forward, + KD (vectorised), + KD (naive,
+    on the first ``--naive-batches`` batches only)."""
+    from augrgb.distill.data import ShardedBatchSampler, SnippetDataset
     from augrgb.distill.settings import TrainingConfig
     from augrgb.distill.stream import Stream
     from augrgb.distill.trainer import Stage, Teacher, Trainer
 
     start = time.perf_counter()
     items = charades_like_items(args.videos, args.min_len, args.max_len, args.in_dim, args.classes)
-    snippets = sum(i.length for i in items)
-    print(f"epoch: {args.videos} videos, {snippets} snippets (T {args.min_len}..{args.max_len}), {args.in_dim}-d RGB + "
-          f"flow, batch {args.batch}, SS-TCN {args.dim}-d, K={args.classes}, threads {torch.get_num_threads()} "
-          f"(features generated in {time.perf_counter() - start:.0f} s)")
+    print(f"epoch: {args.videos} videos, {sum(i.length for i in items)} snippets (T {args.min_len}..{args.max_len}), "
+          f"{args.in_dim}-d RGB + flow, batch {args.batch}, SS-TCN {args.dim}-d, K={args.classes}, "
+          f"threads {torch.get_num_threads()} (features generated in {time.perf_counter() - start:.0f} s)")
     torch.manual_seed(1)
-    teacher = Stream(args.in_dim, args.classes, hidden=args.dim)
-    training = TrainingConfig(batch_size=args.batch, max_length=None)
-    modes = [("vanilla RGB stream", False, {}), ("+ teacher forward, no KD term", True, {}),
-             ("+ atomic/global/boundary, vectorised", True, None), ("+ atomic/global/boundary, naive loops", True, None)]
-    seconds = []
+    teacher = Teacher(Stream(args.in_dim, args.classes, hidden=args.dim), "flow", {})
+    modes = {"vanilla": ([], {}), "teacher": ([teacher], {}), "kd": ([teacher], None), "naive": ([teacher], None)}
+    trainers = {}
     with tempfile.TemporaryDirectory() as out:
-        for index, (name, with_teacher, terms) in enumerate(modes):
+        for name, (teachers, terms) in modes.items():
             torch.manual_seed(0)
-            objective = ObjectiveConfig() if terms is None else ObjectiveConfig(terms=terms)
             trainer = Trainer(stream=Stream(args.in_dim, args.classes, hidden=args.dim), modality="rgb",
-                              teachers=[Teacher(teacher, "flow", {})] if with_teacher else [],
-                              stages=[Stage(name, objective, 1)], head="sigmoid", num_classes=args.classes,
-                              train_items=items, val_items=items[:1], training=training, seed=0, amp=False,
+                              teachers=teachers, stages=[Stage(name, ObjectiveConfig(terms=terms) if terms == {}
+                                                              else ObjectiveConfig(), 1)],
+                              head="sigmoid", num_classes=args.classes, train_items=items, val_items=items[:1],
+                              training=TrainingConfig(batch_size=args.batch, max_length=None), seed=0, amp=False,
                               ctx=DistContext(0, 1, 0, torch.device("cpu")), out=out, save_best=lambda *a: None,
                               record_header={}, fingerprint={})
             trainer._build(trainer.stages[0])
-            if index == 3:
-                trainer.objective.forward = naive_objective(trainer.objective)
-            begin = time.perf_counter()
-            trainer._train_epoch(1)
-            seconds.append(time.perf_counter() - begin)
-            scale = 7985 / args.videos
-            note = "" if args.videos == 7985 else f"  -> {seconds[-1] * scale:8.1f} s extrapolated to 7,985 videos"
-            print(f"  {name:<40}{seconds[-1]:8.1f} s/epoch{note}", flush=True)
-    vanilla, forward, kd, naive = seconds
-    print(f"KD epoch / vanilla epoch: {kd / vanilla:.2f}x (target <= 1.6x)")
-    print(f"KD terms alone: vectorised {kd - forward:.1f} s, naive {naive - forward:.1f} s per epoch: "
-          f"{(naive - forward) / max(kd - forward, 1e-9):.1f}x faster (target >= 5x)")
+            trainers[name] = trainer
+        trainers["naive"].objective.forward = naive_objective(trainers["naive"].objective)
+        datasets = {"vanilla": SnippetDataset(items, ["rgb"], "sigmoid", args.classes),
+                    "teacher": SnippetDataset(items, ["rgb", "flow"], "sigmoid", args.classes)}
+        sampler = ShardedBatchSampler(len(items), args.batch, seed=0)
+        data = dict.fromkeys(datasets, 0.0)
+        steps = dict.fromkeys(modes, 0.0)
+        subset = dict.fromkeys(modes, 0.0)          # the first --naive-batches batches
+        order = list(modes)
+        for step, indices in enumerate(sampler):
+            batches = {}
+            for key, ds in datasets.items():
+                begin = time.perf_counter()
+                batches[key] = ds.collate([ds[i] for i in indices]).to("cpu")
+                data[key] += time.perf_counter() - begin
+            for name in order[step % 4:] + order[:step % 4]:
+                if name == "naive" and step >= args.naive_batches:
+                    continue
+                begin = time.perf_counter()
+                trainers[name]._train_step(batches["vanilla" if name == "vanilla" else "teacher"])
+                spent = time.perf_counter() - begin
+                steps[name] += spent
+                if step < args.naive_batches:
+                    subset[name] += spent
+    scale = 7985 / args.videos
+    epochs = {"vanilla": data["vanilla"] + steps["vanilla"], "teacher": data["teacher"] + steps["teacher"],
+              "kd": data["teacher"] + steps["kd"]}
+    labels = {"vanilla": "vanilla RGB stream", "teacher": "+ teacher forward, no KD term",
+              "kd": "+ atomic/global/boundary (vectorised)"}
+    for name, seconds in epochs.items():
+        note = "" if args.videos == 7985 else f"  -> {seconds * scale:7.0f} s extrapolated to 7,985 videos"
+        print(f"  {labels[name]:<40}{seconds:8.1f} s/epoch{note}")
+    print(f"KD epoch / vanilla epoch: {epochs['kd'] / epochs['vanilla']:.2f}x (target <= 1.6x)")
+    k = min(args.naive_batches, len(sampler))
+    fast, slow = subset["kd"] - subset["teacher"], subset["naive"] - subset["teacher"]
+    print(f"KD terms alone on the first {k} batches (step with KD - step with teacher forward only): "
+          f"vectorised {fast:.2f} s, naive loops {slow:.2f} s: {slow / max(fast, 1e-9):.1f}x (target >= 5x)")
 
 
 def main() -> None:
@@ -233,6 +261,7 @@ def main() -> None:
     parser.add_argument("--naive-repeats", type=int, default=1, help="losses: timed repetitions of the naive version")
     parser.add_argument("--videos", type=int, default=7985, help="epoch: videos in the epoch (Charades train: 7,985)")
     parser.add_argument("--in-dim", type=int, default=1024, help="epoch: encoder feature width C1")
+    parser.add_argument("--naive-batches", type=int, default=3, help="epoch: batches also run with the naive KD loops")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:

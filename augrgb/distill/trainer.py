@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from augrgb.distill import distributed
 from augrgb.distill.checkpoint import STATE_FORMAT, load_safe, save_atomic
-from augrgb.distill.data import SnippetDataset, ShardedBatchSampler, VideoItem
+from augrgb.distill.data import Batch, ShardedBatchSampler, SnippetDataset, VideoItem
 from augrgb.distill.distributed import DistContext
 from augrgb.distill.evaluation import validation_metrics
 from augrgb.distill.losses import DistillationObjective, ObjectiveConfig
@@ -222,24 +222,30 @@ class Trainer:
         steps = 0
         for batch in tqdm(self.loader, desc=f"epoch {epoch}", unit="batch", leave=False,
                           disable=not (self.progress and self.ctx.is_main)):
-            batch = batch.to(self.ctx.device)
-            with self._autocast():
-                with torch.no_grad():
-                    teachers = [t.stream(batch.features[t.modality], batch.mask) for t in self.teachers]
-                total, parts, student = self.module(batch.features[self.modality], batch.mask, batch.labels, teachers)
-            if not torch.isfinite(total):
-                raise FloatingPointError(f"epoch {epoch}, step {steps + 1}: loss is {total.item()} "
-                                         f"(parts: { {k: round(float(v), 4) for k, v in parts.items()} })")
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(total).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            if self.critic_optimizer is not None:
-                self._critic_step(student, teachers, batch.mask)
+            try:
+                parts = self._train_step(batch.to(self.ctx.device))
+            except FloatingPointError as err:
+                raise FloatingPointError(f"epoch {epoch}, step {steps + 1}: {err}") from None
             for name, value in parts.items():
-                sums[name] = sums.get(name, 0.0) + float(value)
+                sums[name] = sums.get(name, 0.0) + value
             steps += 1
         return self._mean_over_ranks(sums, steps)
+
+    def _train_step(self, batch: Batch) -> dict[str, float]:
+        """One optimisation step on a batch already on the device; returns the loss parts."""
+        with self._autocast():
+            with torch.no_grad():
+                teachers = [t.stream(batch.features[t.modality], batch.mask) for t in self.teachers]
+            total, parts, student = self.module(batch.features[self.modality], batch.mask, batch.labels, teachers)
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"loss is {total.item()} (parts: { {k: round(float(v), 4) for k, v in parts.items()} })")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.critic_optimizer is not None:
+            self._critic_step(student, teachers, batch.mask)
+        return {name: float(value) for name, value in parts.items()}
 
     def _critic_step(self, student: StreamOutput, teachers: Sequence[StreamOutput], mask: torch.Tensor) -> None:
         """One step of the adversarial critic (SKD) on detached outputs; gradients averaged over ranks."""
