@@ -150,3 +150,29 @@ def test_teacher_of_another_dataset_is_refused(data, teacher, tmp_path):
                         stream=STREAM, training={**TRAINING, "epochs": 1}, out=str(tmp_path / "s"))
     with pytest.raises(InputError, match="other classes"):
         train_student(cfg, [teacher.checkpoint])
+
+
+def test_dense_thresholds_maximise_f1_hand_computed():
+    from augrgb.distill.evaluation import dense_thresholds
+
+    scores = np.array([[0.9, 0.2], [0.8, 0.1], [0.3, 0.4], [0.1, 0.3]])
+    targets = np.array([[1, 0], [0, 0], [1, 0], [0, 0]], dtype=bool)
+    # class 0: >= 0.9 -> F1 2/3; >= 0.8 -> 1/2; >= 0.3 -> 4/5 (best); >= 0.1 -> 2/3. Class 1 has no positive.
+    assert dense_thresholds(scores, targets) == [0.3, 0.5]
+
+
+def test_scalar_logger_writes_events_or_says_once_why_not(tmp_path, monkeypatch, caplog):
+    import importlib.util
+
+    from augrgb.distill import records
+
+    monkeypatch.setattr(records, "_TENSORBOARD_NOTICE", False)
+    loggers = [records.ScalarLogger(tmp_path / f"tb{i}") for i in range(2)]
+    for logger in loggers:
+        logger.scalars({"train/cls": 0.5}, 1)
+        logger.close()
+    if importlib.util.find_spec("tensorboard") is None:
+        notices = [r for r in caplog.records if "tensorboard is not installed" in r.getMessage()]
+        assert len(notices) == 1 and not (tmp_path / "tb0").exists()
+    else:
+        assert list((tmp_path / "tb0").glob("events.out.tfevents.*"))
