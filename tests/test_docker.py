@@ -54,6 +54,7 @@ def check_image_installs_with_the_readme_command_and_runs_augrgb(dockerfile: Pat
     runs = " ".join(args for word, args in instructions if word == "RUN")
     install = readme_install_command()
     assert install in runs, f"{dockerfile.name} does not use the README's install command: {install}"
+    assert 'pip install -e ".[distributed]"' in runs, f"{dockerfile.name}: no Ray, so its containers cannot be Ray nodes"
     assert ("ENTRYPOINT", '["augrgb"]') in instructions
     base = next(args for word, args in instructions if word == "FROM")
     if dockerfile.name.endswith("gpu"):

@@ -42,6 +42,17 @@ def _outcomes(store) -> dict:
             for vid, e in videos.items()}
 
 
+def test_engine_choices_are_the_registered_engines():
+    from augrgb.cli import build_parser
+    from augrgb.extract.engines import ENGINES
+
+    extract = build_parser()._subparsers._group_actions[0].choices["extract"]
+    for kind in ("rgb", "flow"):
+        parser = extract._subparsers._group_actions[0].choices[kind]
+        engine = next(a for a in parser._actions if a.dest == "engine")
+        assert sorted(engine.choices) == ENGINES.names() and engine.default == "local"
+
+
 def test_engine_ray_without_ray_installed_is_a_one_line_error(batch, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     assert main(["extract", "rgb", str(batch / "good.mp4"), "--out", str(tmp_path / "s"), "--engine", "ray"]) == 1
@@ -96,7 +107,7 @@ def ray_cluster():
 
 
 @pytest.mark.slow
-def test_ray_engine_matches_the_local_engine(batch, tmp_path, i3d_rgb_weights, ray_cluster, capsys):
+def test_ray_engine_matches_the_local_engine_and_resumes(batch, tmp_path, i3d_rgb_weights, ray_cluster, capsys):
     local, distributed = tmp_path / "local", tmp_path / "ray"
     assert _extract(batch, local, i3d_rgb_weights) == 0
     local_out = capsys.readouterr()
@@ -119,19 +130,12 @@ def test_ray_engine_matches_the_local_engine(batch, tmp_path, i3d_rgb_weights, r
         assert attrs_b == attrs_a
     assert sorted(p.name for p in distributed.iterdir()) == ["good.h5", "manifest.json", "short.h5", "tall.h5"]  # no temp files
 
-
-@pytest.mark.slow
-def test_ray_engine_resumes_and_overwrites(batch, tmp_path, i3d_rgb_weights, ray_cluster, capsys):
-    store = tmp_path / "s"
-    assert _extract(batch, store, i3d_rgb_weights, "--engine", "ray") == 0
-    stamps = {p.name: p.stat().st_mtime_ns for p in store.glob("*.h5")}
-    capsys.readouterr()
-    assert _extract(batch, store, i3d_rgb_weights, "--engine", "ray") == 0
-    assert capsys.readouterr().out.splitlines()[-1] == f"0 extracted, 3 already done, 1 failed -> {store}"
-    assert {p.name: p.stat().st_mtime_ns for p in store.glob("*.h5")} == stamps
-    assert _outcomes(store)["good"]["status"] == "done"  # a skipped video keeps its entry
-    assert _extract(batch, store, i3d_rgb_weights, "--engine", "ray", "--overwrite") == 0
-    assert capsys.readouterr().out.splitlines()[-1] == f"3 extracted, 0 already done, 1 failed -> {store}"
+    # resuming: finished videos are skipped (their files untouched), the bad one is tried again
+    stamps = {p.name: p.stat().st_mtime_ns for p in distributed.glob("*.h5")}
+    assert _extract(batch, distributed, i3d_rgb_weights, "--engine", "ray") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"0 extracted, 3 already done, 1 failed -> {distributed}"
+    assert {p.name: p.stat().st_mtime_ns for p in distributed.glob("*.h5")} == stamps
+    assert _outcomes(distributed)["good"] == got["good"]
 
 
 @dataclass

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from augrgb.config import load_config
 from augrgb.errors import InputError
 from augrgb.extract.settings import ExtractConfig
+
+if TYPE_CHECKING:
+    from augrgb.extract.engines import Engine
 
 
 def _add_grid_options(p: argparse.ArgumentParser) -> None:
@@ -29,6 +33,7 @@ def _config_from(args: argparse.Namespace) -> ExtractConfig:
     return load_config(ExtractConfig, args.config, overrides)
 
 
+# RayEngine argument -> the option that sets it
 RAY_OPTIONS = {"address": "--address", "cpus_per_task": "--ray-cpus-per-task", "gpus_per_task": "--ray-gpus-per-task"}
 
 
@@ -45,11 +50,11 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                    help="GPUs each Ray worker reserves (default 0; 1 with --device cuda, 0.5 packs two workers per GPU)")
 
 
-def _engine_from(args: argparse.Namespace, cfg: ExtractConfig):
+def _engine_from(args: argparse.Namespace, cfg: ExtractConfig) -> Engine:
     """The engine the options ask for; Ray options without --engine ray are an error, not ignored."""
     from augrgb.extract.engines import ENGINES
 
-    given = {key: getattr(args, key if key == "address" else f"ray_{key}") for key in RAY_OPTIONS}
+    given = {key: getattr(args, flag.lstrip("-").replace("-", "_")) for key, flag in RAY_OPTIONS.items()}
     given = {key: value for key, value in given.items() if value is not None}
     if args.engine != "ray":
         if given:

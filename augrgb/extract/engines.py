@@ -142,7 +142,12 @@ class RayEngine:
         self.check_device(job.cfg.device)
         started = not ray.is_initialized()
         if started:
-            ray.init(address=self.address or "local")
+            try:
+                ray.init(address=self.address or "local")
+            except (ConnectionError, RuntimeError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+                raise InputError(f"--address {self.address}" if self.address else "--engine ray",
+                                 f"cannot start or join Ray ({first})") from None
         try:
             yield from self._run(job, todo)
         finally:
