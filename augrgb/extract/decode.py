@@ -24,7 +24,9 @@ import numpy as np
 from augrgb.errors import InputError
 from augrgb.extract.resample import IndexResampler, as_rate
 
-_CHUNK_BYTES = 32 * 2**20  # decord decodes this much RGB per get_batch call
+_CHUNK_FRAMES = 16  # decord get_batch size ...
+_CHUNK_BYTES = 16 * 2**20  # ... and at most this much RGB per batch (1080p: 2 frames)
+_DECORD_MAX_BYTES = 2**30  # decord only for videos whose decoded RGB fits this (see FrameStream._choose)
 _VFR_PACKETS = 250  # video packets whose timestamps decide "variable frame rate"
 _REORDER_DEPTH = 16  # most frames a decoder may hold back (H.264 DPB size)
 _ESTIMATE_SHORTFALL = 0.9  # below this share of a duration-based frame estimate, a stream counts as truncated
@@ -208,8 +210,6 @@ class _DecordReader(_Reader):
 
     def __init__(self, path: str, header: _Header) -> None:
         super().__init__(path, header)
-        if header.rotation:
-            raise BackendFailure("decord mis-sizes rotated videos")
         try:
             import decord
         except ImportError as err:
@@ -217,14 +217,15 @@ class _DecordReader(_Reader):
         decord.logging.set_level(decord.logging.QUIET)
         self._errors = (decord.DECORDError, RuntimeError, ValueError, IndexError)
         try:
-            self._reader = decord.VideoReader(path, num_threads=0)
+            # one decoding thread: parallelism comes from processes, one video each
+            self._reader = decord.VideoReader(path, num_threads=1)
         except self._errors as err:
             raise BackendFailure(_first_line(err)) from None
         self.num_frames = len(self._reader)
 
     def frames(self, want: Callable[[int], bool]) -> Frames:
         shape = (self.header.height, self.header.width, 3)
-        chunk = max(1, _CHUNK_BYTES // int(np.prod(shape)))
+        chunk = max(1, min(_CHUNK_FRAMES, _CHUNK_BYTES // int(np.prod(shape))))
         start = 0
         while start < self.num_frames:
             indices, wanted = [], []
@@ -235,22 +236,22 @@ class _DecordReader(_Reader):
                     if len(wanted) == chunk:
                         break
             start = indices[-1] + 1
-            batch = self._fetch(wanted, shape)
-            fetched = dict(zip(wanted, batch))
-            del batch
+            fetched = dict(zip(wanted, self._fetch(wanted, shape)))
             for i in indices:
                 yield i, fetched.pop(i, None)
 
-    def _fetch(self, indices: list[int], shape: tuple[int, int, int]) -> list[np.ndarray]:
+    def _fetch(self, indices: list[int], shape: tuple[int, int, int]) -> np.ndarray:
+        """Frames for ``indices`` as one array; the yielded frames are views of it (copying each frame
+        out measurably fragments the heap shared with decord's decoding thread)."""
         if not indices:
-            return []
+            return np.empty((0, *shape), np.uint8)
         try:
             batch = self._reader.get_batch(indices).asnumpy()
         except self._errors as err:
             raise BackendFailure(_first_line(err)) from None
         if batch.shape[1:] != shape:
             raise BackendFailure(f"decord returned frames of shape {batch.shape[1:]}, expected {shape}")
-        return [frame.copy() for frame in batch]  # copies, so a kept frame does not pin the whole chunk
+        return batch
 
     def close(self) -> None:
         self.__dict__.pop("_reader", None)
@@ -359,7 +360,7 @@ class FrameStream(Iterator[np.ndarray]):
         self.frames_read = 0
         self.source_frames_read = 0
         self.truncated = False
-        self._reader = self._open(requested)
+        self._reader = self._open(self._choose(requested))
         self.backend = self._reader.name
         self.info = self._describe()
         if header.variable_frame_rate:
@@ -372,6 +373,18 @@ class FrameStream(Iterator[np.ndarray]):
     def expected_frames(self) -> int:
         """Output frames expected from the source frame count (exact when ``info.num_frames_exact``)."""
         return self._resampler.output_count(self.info.num_frames)
+
+    def _choose(self, requested: str) -> str:
+        """PyAV instead of decord for rotated videos (decord mis-sizes them) and for videos whose
+        decoded frames could exceed _DECORD_MAX_BYTES: decord demuxes far ahead of its decoding
+        thread, which then decodes everything demuxed into an unbounded queue while a slow consumer
+        (I3D) works, so its worst case is the whole video in memory."""
+        if requested != "decord":
+            return requested
+        header = self._header
+        frames = header.declared_frames or (header.duration or 0) * float(header.rate or 0)
+        whole_video = frames * header.width * header.height * 3
+        return "decord" if not header.rotation and 0 < whole_video <= _DECORD_MAX_BYTES else "pyav"
 
     def _open(self, name: str) -> _Reader:
         try:
