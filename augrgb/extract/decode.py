@@ -174,7 +174,7 @@ def _read_header(path: str) -> _Header:
         )
 
 
-Frames = Iterator[tuple[int, "np.ndarray | None"]]
+_Frames = Iterator[tuple[int, "np.ndarray | None"]]
 _READERS: dict[str, type[_Reader]] = {}
 
 
@@ -197,7 +197,7 @@ class _Reader:
         self.path, self.header = path, header
         self.warnings: list[str] = []
 
-    def frames(self, want: Callable[[int], bool]) -> Frames:
+    def frames(self, want: Callable[[int], bool]) -> _Frames:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -222,8 +222,10 @@ class _DecordReader(_Reader):
         except self._errors as err:
             raise BackendFailure(_first_line(err)) from None
         self.num_frames = len(self._reader)
+        if not self.num_frames:
+            raise BackendFailure("decord counted no frames")
 
-    def frames(self, want: Callable[[int], bool]) -> Frames:
+    def frames(self, want: Callable[[int], bool]) -> _Frames:
         shape = (self.header.height, self.header.width, 3)
         chunk = max(1, min(_CHUNK_FRAMES, _CHUNK_BYTES // int(np.prod(shape))))
         start = 0
@@ -268,7 +270,7 @@ class _PyAVReader(_Reader):
         self._stream.thread_type = "AUTO"
         self.bad_packets = 0
 
-    def frames(self, want: Callable[[int], bool]) -> Frames:
+    def frames(self, want: Callable[[int], bool]) -> _Frames:
         i, first_error = 0, ""
         try:
             for packet in self._container.demux(self._stream):
@@ -302,19 +304,23 @@ class _OpenCVReader(_Reader):
             raise BackendFailure("OpenCV could not open it")
         self._capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)  # rotation is applied once, for all backends
 
-    def frames(self, want: Callable[[int], bool]) -> Frames:
+    def frames(self, want: Callable[[int], bool]) -> _Frames:
         shape = (self.header.height, self.header.width, 3)
         i = 0
         while True:
             if want(i):
                 ok, bgr = self._capture.read()
                 if not ok or bgr is None:
+                    if i == 0:
+                        raise BackendFailure("OpenCV decoded no frames")
                     return
                 if bgr.shape != shape:
                     raise BackendFailure(f"OpenCV returned frames of shape {bgr.shape}, expected {shape}")
                 yield i, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             else:
                 if not self._capture.grab():
+                    if i == 0:
+                        raise BackendFailure("OpenCV decoded no frames")
                     return
                 yield i, None
             i += 1
@@ -345,17 +351,16 @@ class FrameStream(Iterator[np.ndarray]):
         requested = backend or default_backend()
         if requested not in _READERS:
             raise InputError(f"backend={requested}", f"unknown decoding backend; choose from {', '.join(BACKENDS)}")
+        try:
+            target = None if fps is None else as_rate(fps)
+        except (ValueError, TypeError):
+            raise InputError(f"fps={fps}", "must be a positive number") from None
         header = _read_header(self.path)
-        if fps is not None:
-            try:
-                target = as_rate(fps)
-            except (ValueError, TypeError):
-                raise InputError(f"fps={fps}", "must be a positive number") from None
-            if header.rate is None:
-                raise DecodeError(self.path, "the container states no frame rate; decode it with fps=None")
+        if target is not None and header.rate is None:
+            raise DecodeError(self.path, "the container states no frame rate; decode it with fps=None")
         self.fps = fps
         self._header = header
-        self._resampler = IndexResampler(header.rate or Fraction(1), target if fps is not None else None)
+        self._resampler = IndexResampler(header.rate or Fraction(1), target)
         self.warnings: list[str] = []
         self.frames_read = 0
         self.source_frames_read = 0
