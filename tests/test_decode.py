@@ -275,6 +275,31 @@ def test_mid_stream_fallback_neither_drops_nor_repeats_frames(clips, monkeypatch
     assert stream.warnings == ["decord failed after 7 source frames (simulated failure); continued with pyav"]
 
 
+def test_opencv_reading_nothing_falls_back_to_pyav(clips, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OpenCV build that opens a file but decodes none of it: PyAV reads the file instead."""
+
+    class BlindCapture:
+        def __init__(self, *args) -> None:
+            pass
+
+        def isOpened(self) -> bool:
+            return True
+
+        def set(self, *args) -> bool:
+            return True
+
+        def read(self) -> tuple[bool, None]:
+            return False, None
+
+        def release(self) -> None:
+            pass
+
+    monkeypatch.setattr(decode.cv2, "VideoCapture", BlindCapture)
+    frames, stream = decode_all(clips["short.mp4"], None, "opencv")
+    assert [read_index(f) for f in frames] == list(range(10)) and stream.backend == "pyav"
+    assert stream.warnings == ["opencv failed after 0 source frames (OpenCV decoded no frames); continued with pyav"]
+
+
 def test_unknown_backend_and_bad_fps_are_option_errors(clips) -> None:
     with pytest.raises(InputError, match=r"^backend=gstreamer: unknown decoding backend"):
         iter_frames(clips["short.mp4"], backend="gstreamer")
