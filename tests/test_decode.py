@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from videos import (
+    SHARED_VIDEOS,
     index_frame,
     noise_frames,
     read_index,
@@ -25,7 +26,7 @@ from augrgb.errors import InputError
 from augrgb.extract import decode
 from augrgb.extract.decode import BACKENDS, DecodeError, FrameStream, default_backend, iter_frames, probe
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+SHARED = SHARED_VIDEOS
 HAVE_DECORD = importlib.util.find_spec("decord") is not None
 ALL = [pytest.param(b, marks=pytest.mark.skipif(b == "decord" and not HAVE_DECORD, reason="decord not installed"))
        for b in BACKENDS]

@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+SHARED_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 BITS = 10  # frame numbers up to 1023
 BLOCK = 16  # pixels per bit block: large enough to survive lossy codecs
 
@@ -123,3 +124,13 @@ def noise_frames(count: int, width: int = 64, height: int = 48, seed: int = 0) -
     """Random frames: they compress badly, so a file's bytes are mostly frame data (good for truncation)."""
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def shared_video(name: str) -> Path:
+    """A real video from ../shared/data/videos, skipping the test with a reason when it is absent."""
+    import pytest
+
+    path = SHARED_VIDEOS / name
+    if not path.is_file():
+        pytest.skip(f"shared test video {path} is absent (expected beside the repository in ../shared)")
+    return path
