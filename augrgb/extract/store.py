@@ -22,17 +22,11 @@ from typing import Any
 import h5py
 import numpy as np
 
+from augrgb.atomic import write_text_atomic
 from augrgb.errors import InputError
 from augrgb.paths import path_in
 
 MANIFEST = "manifest.json"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def _attr_value(value: Any) -> Any:
@@ -128,7 +122,7 @@ class FeatureStore:
             "status": status, "reason": reason,
             "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **details,
         }
-        _atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        write_text_atomic(self.root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def read_h5(path: str | Path, modality: str) -> tuple[np.ndarray, dict[str, Any]]:

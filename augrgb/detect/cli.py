@@ -1,0 +1,103 @@
+"""``augrgb evaluate ...``: official metrics on prediction files, printed as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from augrgb.detect.evaluate import evaluate_activitynet, evaluate_charades, evaluate_pku_mmd, evaluate_thumos14
+from augrgb.detect.metrics import ACTIVITYNET_TIOU, PKU_MMD_TIOU, THUMOS14_TIOU
+from augrgb.errors import InputError
+
+DEFAULT_TIOU = {"activitynet": ACTIVITYNET_TIOU, "pku-mmd": PKU_MMD_TIOU, "thumos14": THUMOS14_TIOU}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``evaluate`` command group."""
+    group = subparsers.add_parser(
+        "evaluate",
+        help="score predictions with an official protocol (Charades, ActivityNet, PKU-MMD/TSU, THUMOS14)",
+        description="Score prediction files with the official evaluation protocols; see docs/metrics.md.",
+    )
+    group.set_defaults(group_parser=group)
+    commands = group.add_subparsers(dest="evaluate_command", metavar="PROTOCOL")
+
+    charades = commands.add_parser(
+        "charades",
+        help="Charades localisation mAP/wAP (Charades_v1_localize.m: 25 points per video)",
+        description="Official Charades localisation protocol: 25 equally spaced points per video, mean AP over all classes.",
+    )
+    charades.add_argument("--gt", required=True, help="ground-truth CSV, e.g. Charades_v1_test.csv")
+    charades.add_argument("--pred", required=True, help="submission: lines 'id framenr score_1 ... score_K', framenr 1..25")
+    charades.add_argument("--classes", help="class list (Charades_v1_classes.txt); default: the 157 Charades classes")
+    charades.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    charades.set_defaults(func=_run_charades)
+
+    event = commands.add_parser(
+        "event-map",
+        help="event (instance) mAP at tIoU thresholds: activitynet, pku-mmd (also TSU) or thumos14",
+        description=(
+            "Event mAP with an official protocol. activitynet: --gt JSON --pred results JSON. "
+            "pku-mmd: --gt/--pred folders of per-video 'label,start,end,confidence' files with equal names "
+            "(PKU-MMD: --num-classes 52 --first-label 1; TSU: --num-classes 51). "
+            "thumos14: --gt folder of <Class>_<subset>.txt files, --pred 'video start end class_id score' file."
+        ),
+    )
+    event.add_argument("--protocol", required=True, choices=sorted(DEFAULT_TIOU), help="which official protocol to reproduce")
+    event.add_argument("--gt", required=True, help="ground truth: JSON file (activitynet) or folder (pku-mmd, thumos14)")
+    event.add_argument("--pred", required=True, help="predictions: results JSON (activitynet), folder (pku-mmd) or file (thumos14)")
+    event.add_argument(
+        "--tiou",
+        type=float,
+        nargs="+",
+        help="tIoU thresholds (default: activitynet 0.5:0.05:0.95, pku-mmd 0.1 0.5, thumos14 0.1:0.1:0.5)",
+    )
+    event.add_argument(
+        "--subset",
+        help="activitynet: ground-truth subset to evaluate (e.g. validation; default all); "
+        "thumos14: file suffix of the ground truth (default test)",
+    )
+    event.add_argument("--classes", help="class list file (activitynet: names; thumos14: numbered, default detclasslist.txt)")
+    event.add_argument("--num-classes", type=int, help="pku-mmd: number of label ids 0..K-1 in the label set (PKU-MMD 52, TSU 51)")
+    event.add_argument(
+        "--first-label", type=int, default=0, help="pku-mmd: mAP_action averages labels first-label..K-1 (PKU-MMD 1, TSU 0; default 0)"
+    )
+    event.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    event.set_defaults(func=_run_event_map)
+
+
+def _run_charades(args: argparse.Namespace) -> int:
+    return _report(lambda: evaluate_charades(args.gt, args.pred, args.classes), args.json)
+
+
+def _run_event_map(args: argparse.Namespace) -> int:
+    tiou = args.tiou if args.tiou else DEFAULT_TIOU[args.protocol]
+    if args.protocol == "activitynet":
+        return _report(lambda: evaluate_activitynet(args.gt, args.pred, tiou, args.subset, args.classes), args.json)
+    if args.protocol == "thumos14":
+        return _report(lambda: evaluate_thumos14(args.gt, args.pred, args.subset or "test", tiou, args.classes), args.json)
+    if args.num_classes is None:
+        print("error: --num-classes: required by the pku-mmd protocol (PKU-MMD 52, TSU 51)", file=sys.stderr)
+        return 2
+    return _report(lambda: evaluate_pku_mmd(args.gt, args.pred, args.num_classes, args.first_label, tiou), args.json)
+
+
+def _report(compute, as_json: bool) -> int:
+    try:
+        result = compute()
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    summary = result.to_dict()
+    if as_json:
+        print(json.dumps(summary))
+        return 0
+    print(f"protocol: {summary.pop('protocol')}")
+    for key, value in summary.items():
+        if isinstance(value, list):
+            value = " ".join("nan" if v is None else f"{v:.4f}" for v in value)
+        elif isinstance(value, float):
+            value = f"{value:.4f}"
+        print(f"{key}: {'nan' if value is None else value}")
+    return 0

@@ -1,0 +1,90 @@
+"""Evaluate prediction files against ground-truth files with an official protocol (what ``augrgb evaluate`` runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from augrgb.annotations import read_annotations, read_charades_csv, read_class_ids, read_thumos_txt
+from augrgb.annotations.charades import subset_from_file_name
+from augrgb.annotations.classes import ClassesArg
+from augrgb.annotations.thumos_txt import CLASS_LIST_FILES
+from augrgb.detect.detections import (
+    read_activitynet_results,
+    read_charades_submission,
+    read_label_dir,
+    read_thumos14_detections,
+)
+from augrgb.detect.metrics import (
+    ACTIVITYNET_TIOU,
+    PKU_MMD_TIOU,
+    THUMOS14_TIOU,
+    CharadesResult,
+    EventMapResult,
+    PkuMmdResult,
+    activitynet_event_map,
+    charades_localize_map,
+    pku_mmd_event_map,
+    thumos14_event_map,
+)
+from augrgb.detect.metrics.common import check_tiou
+from augrgb.errors import InputError
+
+
+def evaluate_charades(gt_csv: str | Path, submission: str | Path, classes: ClassesArg = None) -> CharadesResult:
+    """Official Charades localisation mAP/wAP of a submission file against every video of a Charades CSV."""
+    gt_csv = Path(gt_csv)
+    annotations = read_charades_csv(gt_csv, classes=classes, subset=subset_from_file_name(gt_csv.name) or "testing")
+    return charades_localize_map(annotations, read_charades_submission(submission, annotations.num_classes))
+
+
+def evaluate_activitynet(
+    gt: str | Path,
+    results: str | Path,
+    tiou: Sequence[float] | np.ndarray = ACTIVITYNET_TIOU,
+    subset: str | None = None,
+    classes: ClassesArg = None,
+) -> EventMapResult:
+    """ActivityNet mAP of a results JSON against an ActivityNet (or dense-detection) ground-truth JSON."""
+    tiou = check_tiou(tiou)
+    annotations = read_annotations(gt, classes=classes)
+    return activitynet_event_map(annotations, read_activitynet_results(results, annotations.classes), tiou, subset)
+
+
+def evaluate_pku_mmd(
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    num_classes: int,
+    first_label: int = 0,
+    tiou: Sequence[float] | np.ndarray = PKU_MMD_TIOU,
+) -> PkuMmdResult:
+    """PKU-MMD/TSU mAP_action and mAP_video of a folder of per-video prediction files (same names as the ground truth)."""
+    tiou = check_tiou(tiou)
+    ground_truth = read_label_dir(gt_dir, require_confidence=False, num_labels=num_classes)
+    predictions = read_label_dir(pred_dir, require_confidence=True, num_labels=num_classes)
+    if not predictions:
+        raise InputError(pred_dir, "no .txt prediction files")
+    return pku_mmd_event_map(ground_truth, predictions, num_classes, first_label, tiou)
+
+
+def evaluate_thumos14(
+    gt_dir: str | Path,
+    detections: str | Path,
+    subset: str = "test",
+    tiou: Sequence[float] | np.ndarray = THUMOS14_TIOU,
+    classes: str | Path | None = None,
+) -> EventMapResult:
+    """THUMOS14 mAP of a detection file (``video start end class_id score``) against ``<Class>_<subset>.txt`` files.
+
+    The class list (``classes`` or ``detclasslist.txt`` in ``gt_dir``) must number the classes,
+    since detection files name classes by those ids.
+    """
+    tiou = check_tiou(tiou)
+    gt_dir = Path(gt_dir)
+    class_file = Path(classes) if classes else next((gt_dir / f for f in CLASS_LIST_FILES if (gt_dir / f).is_file()), None)
+    if class_file is None:
+        raise InputError(gt_dir, "no numbered class list (detclasslist.txt); pass --classes")
+    annotations = read_thumos_txt(gt_dir, subset=subset, classes=class_file)
+    return thumos14_event_map(annotations, read_thumos14_detections(detections, read_class_ids(class_file)), tiou)

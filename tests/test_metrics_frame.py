@@ -1,0 +1,154 @@
+"""Per-frame mAP and the snippet-to-frame upsampling used for validation."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import average_precision_score
+
+from augrgb.annotations import Annotations, Segment, VideoAnnotation
+from augrgb.detect.metrics import SnippetTiming, frame_average_precision, frame_map, frame_map_from_scores, upsample_scores
+from augrgb.errors import InputError
+
+
+def test_ap_hand_computed():
+    # ranks: 0.9 pos (P=1/1), 0.8 neg, 0.7 pos (P=2/3), 0.6 neg -> AP = (1 + 2/3) / 2 = 5/6
+    ap = frame_average_precision(np.array([[0.9], [0.8], [0.7], [0.6]]), np.array([[1], [0], [1], [0]]))
+    assert ap[0] == pytest.approx(5 / 6, abs=1e-15)
+
+
+def test_ap_ties_share_the_precision_of_their_group():
+    # 0.9 neg | 0.5 pos, 0.5 neg (one threshold: P = 1/3 after the group) | 0.1 pos (P = 2/4)
+    # AP = (1/3 + 1/2) / 2 = 5/12, whatever the order of the tied frames.
+    scores = np.array([[0.9], [0.5], [0.5], [0.1]])
+    for labels in ([0, 1, 0, 1], [0, 0, 1, 1]):
+        ap = frame_average_precision(scores, np.array(labels)[:, None])
+        assert ap[0] == pytest.approx(5 / 12, abs=1e-15)
+
+
+def test_ap_matches_scikit_learn_with_ties_and_infinities():
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.random((400, 6)), 1)
+    scores[rng.random((400, 6)) < 0.05] = -np.inf
+    labels = rng.random((400, 6)) < 0.3
+    ours = frame_average_precision(scores, labels)
+    finite = np.where(np.isfinite(scores), scores, -1.0)  # same order, scikit-learn refuses inf
+    reference = [average_precision_score(labels[:, k], finite[:, k]) for k in range(6)]
+    assert ours == pytest.approx(reference, abs=1e-12)
+
+
+def test_classes_without_positives_are_nan_and_left_out_of_the_mean():
+    scores = np.array([[0.9, 0.1, 0.3], [0.2, 0.8, 0.4]])
+    labels = np.array([[1, 0, 0], [0, 1, 0]])
+    result = frame_map(scores, labels)
+    assert np.isnan(result.ap[2]) and result.ap[:2].tolist() == [1.0, 1.0]
+    assert result.mAP == 1.0 and result.num_positives.tolist() == [1, 1, 0]
+    assert result.to_dict()["ap"] == [1.0, 1.0, None]
+
+
+def test_legacy_nonzero_average_is_an_explicit_option():
+    # class 0: positive ranked 2nd -> AP 1/2; class 1: AP 1; class 2: no positive (AP 0 for the legacy meter).
+    scores = np.array([[0.9, 0.8, 0.5], [0.7, 0.1, 0.5]])
+    labels = np.array([[0, 1, 0], [1, 0, 0]])
+    present = frame_map(scores, labels)
+    legacy = frame_map(scores, labels, average="nonzero")
+    assert present.mAP == legacy.mAP == pytest.approx(0.75)
+    assert legacy.average == "nonzero"
+    with pytest.raises(InputError, match="must be 'present' or 'nonzero'"):
+        frame_map(scores, labels, average="all")
+
+
+def test_frame_map_concatenates_videos_and_rejects_bad_input():
+    a = (np.array([[0.9], [0.1]]), np.array([[1], [0]]))
+    b = (np.array([[0.8]]), np.array([[0]]))
+    # all frames pooled: 0.9 pos, 0.8 neg, 0.1 neg -> AP 1
+    assert frame_map([a[0], b[0]], [a[1], b[1]]).mAP == 1.0
+    with pytest.raises(InputError, match="contain NaN"):
+        frame_map(np.array([[np.nan]]), np.array([[1]]))
+    with pytest.raises(InputError, match="no class has a positive frame"):
+        frame_map(np.array([[0.3]]), np.array([[0]]))
+    with pytest.raises(InputError, match="does not match labels"):
+        frame_map(np.zeros((3, 2)), np.zeros((3, 1)))
+
+
+# ---------------------------------------------------------------- upsampling and validation entry point
+
+
+def test_non_overlapping_snippets_map_each_frame_to_its_own_snippet():
+    timing = SnippetTiming(fps=25.0, snippet_length=16, stride=16)
+    # centres at (16 i + 7.5) / 25 s = 0.3, 0.94, 1.58: frame t takes snippet t // 16
+    assert timing.centres(3) == pytest.approx([0.3, 0.94, 1.58])
+    scores = np.arange(3, dtype=float)[:, None]
+    up = upsample_scores(scores, timing, np.arange(48) / 25.0)
+    assert up[:, 0].tolist() == [t // 16 for t in range(48)]
+
+
+def test_upsampling_nearest_centre_with_overlap_and_halfway_ties():
+    timing = SnippetTiming(fps=8.0, snippet_length=4, stride=2)  # centres (2i + 1.5)/8 = 0.1875, 0.4375, 0.6875
+    scores = np.array([[0.0], [1.0], [2.0]])
+    times = np.array([0.0, 0.3125, 0.32, 0.5625, 0.9])
+    # 0.3125 and 0.5625 are halfway between two centres: the earlier snippet wins; beyond the last centre, the last.
+    assert upsample_scores(scores, timing, times)[:, 0].tolist() == [0.0, 0.0, 1.0, 1.0, 2.0]
+
+
+def test_frame_map_from_scores_hand_computed():
+    timing = SnippetTiming(fps=25.0, snippet_length=16, stride=16)
+    video = VideoAnnotation("v", 1.6, "validation", [Segment(0, 0.6, 1.0)])
+    ann = Annotations(["act"], {"v": video})
+    # 40 frames at 25 fps. Positive frames 15..25 (0.6 s .. 1.0 s). Frame scores by snippet:
+    # frames 0-15 -> 0.1, 16-31 -> 0.9, 32-39 -> 0.2.
+    # group 0.9: 16 frames, 10 positive -> P = 10/16 for each of them
+    # group 0.2: 8 negatives; group 0.1: 16 frames incl. positive frame 15 -> P = 11/40
+    # AP = (10 * 10/16 + 11/40) / 11
+    result = frame_map_from_scores({"v": np.array([[0.1], [0.9], [0.2]])}, ann, timing)
+    assert result.mAP == pytest.approx((10 * 10 / 16 + 11 / 40) / 11, abs=1e-15)
+    # A finer ground-truth grid changes the frames, not the rule.
+    at50 = frame_map_from_scores({"v": np.array([[0.1], [0.9], [0.2]])}, ann, timing, fps=50.0)
+    assert 0 < at50.mAP < 1
+
+
+def test_frame_map_from_scores_refuses_unknown_videos_and_shapes():
+    ann = Annotations(["a", "b"], {"v": VideoAnnotation("v", 1.0, "validation", [Segment(0, 0, 1)])})
+    timing = SnippetTiming(25.0)
+    with pytest.raises(InputError, match="video 'w': has scores but no annotation"):
+        frame_map_from_scores({"w": np.zeros((2, 2))}, ann, timing)
+    with pytest.raises(InputError, match=r"expected \(T_snippets, 2\)"):
+        frame_map_from_scores({"v": np.zeros((2, 3))}, ann, timing)
+
+
+# ---------------------------------------------------------------- properties
+
+
+@st.composite
+def frame_problem(draw):
+    n = draw(st.integers(2, 30))
+    k = draw(st.integers(1, 4))
+    labels = np.array(draw(st.lists(st.lists(st.booleans(), min_size=k, max_size=k), min_size=n, max_size=n)))
+    labels[draw(st.integers(0, n - 1)), :] = True  # every class has a positive
+    scores = np.array(draw(st.permutations(range(n * k)))).reshape(n, k) / (n * k)
+    return scores, labels
+
+
+@settings(max_examples=40, deadline=None)
+@given(frame_problem())
+def test_property_perfect_scores_give_one(problem):
+    _, labels = problem
+    assert frame_map(labels.astype(float), labels).mAP == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(frame_problem(), st.randoms(use_true_random=False))
+def test_property_frame_order_does_not_matter(problem, rnd):
+    scores, labels = problem
+    order = list(range(len(scores)))
+    rnd.shuffle(order)
+    assert frame_map(scores[order], labels[order]).ap == pytest.approx(frame_map(scores, labels).ap, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(frame_problem())
+def test_property_a_lower_scored_negative_never_raises_ap(problem):
+    scores, labels = problem
+    before = frame_average_precision(scores, labels)
+    after = frame_average_precision(np.vstack([scores, scores.min(axis=0) - 1]), np.vstack([labels, np.zeros((1, labels.shape[1]), bool)]))
+    assert np.all(after <= before + 1e-12)
