@@ -35,8 +35,9 @@ def _store(tmp_path, arrays, attrs=GRID):
 # ------------------------------------------------------------------------------ labels
 
 def test_dense_snippet_labels_at_centres_inclusive():
-    # centres: 0.5, 1.5, 2.5, 3.5 s; a segment [1.5, 2.5] covers exactly snippets 1 and 2 (inclusive ends)
-    video = _video(segments=[(0, 1.5, 2.5), (2, 0.0, 0.4), (1, 3.0, 9.0)])
+    # centres (16 i + 7.5) / 16: 0.46875, 1.46875, 2.46875, 3.46875 s; [1.46875, 2.46875] covers exactly
+    # snippets 1 and 2 (inclusive ends)
+    video = _video(segments=[(0, 1.46875, 2.46875), (2, 0.0, 0.4), (1, 3.0, 9.0)])
     labels = snippet_labels(video, 3, 4, 16, 16, 16.0, "sigmoid")
     assert labels.dtype == bool and labels.shape == (4, 3)
     assert labels[:, 0].tolist() == [False, True, True, False]
@@ -47,11 +48,11 @@ def test_dense_snippet_labels_at_centres_inclusive():
 def test_sparse_snippet_labels_background_is_k_and_later_start_wins():
     video = _video(segments=[(1, 0.0, 2.0), (0, 1.0, 1.6)])
     labels = snippet_labels(video, 2, 4, 16, 16, 16.0, "softmax")
-    assert labels.tolist() == [1, 0, 2, 2]     # 0.5 -> 1; 1.5 in both, the later start (class 0) wins; then background
+    assert labels.tolist() == [1, 0, 2, 2]     # 0.47 -> 1; 1.47 in both, the later start (class 0) wins; then background
 
 
 def test_snippet_labels_respect_stride_and_fps():
-    # stride 8 at 24 fps, snippet 16: centres (8 i + 8) / 24 = 1/3, 2/3, 1, 4/3 s
+    # stride 8 at 24 fps, snippet 16: centres (8 i + 7.5) / 24 = 0.3125, 0.646, 0.979, 1.3125 s
     labels = snippet_labels(_video(segments=[(0, 0.6, 1.0)]), 1, 4, 16, 8, 24.0, "sigmoid")
     assert labels[:, 0].tolist() == [False, True, True, False]
 
