@@ -108,6 +108,27 @@ class _Lines:
             raise self.error(f"{what}: non-finite value")
         return values
 
+    def table(self, what: str, count: int, width: int) -> np.ndarray:
+        """The next ``count`` lines ("{what} 1", ...) of ``width`` numbers each as a (count, width) array, converted
+        in one call; a bad line is reported exactly as :meth:`floats` reports it."""
+        rows, numbers = [], []
+        for i in range(count):
+            tokens = self.values(f"{what} {i + 1}")
+            if len(tokens) != width:
+                raise self.error(f"expected {width} values for {what} {i + 1}, got {len(tokens)}")
+            rows.append(tokens)
+            numbers.append(self.lineno)
+        try:
+            values = np.array(rows, dtype=np.float64)
+        except ValueError:
+            values = None
+        if values is None or not np.isfinite(values).all():  # line by line, to name the first bad one
+            last = self.lineno
+            values = np.stack([self.floats(f"{what} {i + 1}", width, tokens)
+                               for i, (tokens, self.lineno) in enumerate(zip(rows, numbers))])
+            self.lineno = last
+        return values
+
     def integer(self, what: str) -> int:
         tokens = self.values(what)
         if len(tokens) != 1:
@@ -144,7 +165,7 @@ def read_ntu_skeleton(path: str | Path, max_bodies: int = 2) -> Skeleton:
             num_joints = lines.integer("joint count")
             if num_joints != NUM_JOINTS:
                 raise lines.error(f"expected {NUM_JOINTS} joints, got {num_joints}")
-            xyz = np.stack([lines.floats(f"joint {j + 1}", NTU_JOINT_VALUES)[:3] for j in range(NUM_JOINTS)])
+            xyz = lines.table("joint", NUM_JOINTS, NTU_JOINT_VALUES)[:, :3]
             # The same id twice in one frame (rare Kinect glitch): keep both as separate tracks.
             key = (body_id, seen.get(body_id, 0))
             seen[body_id] = key[1] + 1
