@@ -166,7 +166,7 @@ class PoseWorker:
         if not store.has(video_id, "skeleton") or store.attrs(video_id, "skeleton").get("fps") != self.job.cfg.fps:
             return None
         joints, attrs = store.read(video_id, "skeleton")
-        return joints, {**attrs, "flags": json.loads(attrs["flags"])}
+        return joints, {**attrs, "flags": json.loads(attrs.get("flags") or "[]")}
 
     def extract(self, video_id: str, path: Path) -> VideoResult:
         job, cfg = self.job, self.job.cfg
@@ -189,8 +189,9 @@ class PoseWorker:
                 "fps": cfg.fps, "snippet": cfg.snippet, "stride": cfg.stride, "frame_count": len(joints),
                 "padded_frames": max(0, (snippets - 1) * cfg.stride + cfg.snippet - len(joints)),
                 "encoder": self.model.arch, "weights_sha256": job.encoder_sha, "weights_source": str(job.encoder),
-                "feature_dim": features.shape[1], "source": attrs["source"], "source_fps": attrs["source_fps"],
-                "estimator": attrs["estimator"], "flags": flags, "augrgb_version": __version__})
+                "feature_dim": features.shape[1], "source": attrs.get("source", str(path)),
+                "source_fps": attrs.get("source_fps", ""), "estimator": attrs.get("estimator", ""), "flags": flags,
+                "augrgb_version": __version__})
         store.write_datasets(video_id, datasets)
         return VideoResult(video_id, str(path), "done", snippets=snippets, frames=len(joints), flags=flags)
 
