@@ -28,12 +28,9 @@ from augrgb.extract.snippets import iter_snippets, num_snippets, snippet_frame_i
 from augrgb.extract.store import FeatureStore
 from augrgb.synth.generator import generate
 from pose_fixtures import STANDING, ntu_text, pku_line
-from tests.videos import index_frame, read_index, smooth_frame, write_video
+from videos import index_frame, read_index, shared_video, smooth_frame, write_video
 
 SMALL = (8, 8, 16)  # AGCN widths that keep the tests fast; features are 16-d
-NTU_CLIP = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos" / "ntu_S001C001P001R001A001_rgb.avi"
-if not NTU_CLIP.exists():  # worktrees live one level deeper than the main checkout
-    NTU_CLIP = Path("/work/shared/data/videos/ntu_S001C001P001R001A001_rgb.avi")
 
 
 @pytest.fixture(autouse=True)
@@ -295,11 +292,10 @@ def test_training_needs_annotations_of_the_stored_videos(bench, tmp_path, capsys
 
 def test_mediapipe_poses_of_the_ntu_clip_through_the_cli(tmp_path, capsys):
     pytest.importorskip("mediapipe", reason="MediaPipe is the optional extra augrgb[pose]")
-    if not NTU_CLIP.is_file():
-        pytest.skip(f"shared test video {NTU_CLIP} not present")
+    clip = shared_video("ntu_S001C001P001R001A001_rgb.avi")
     blank = write_video(tmp_path / "empty_room.mp4", [np.full((96, 128, 3), 90, np.uint8)] * 10, fps=25)
     store_dir = tmp_path / "store"
-    assert main(["extract", "pose", str(NTU_CLIP), str(blank), "--out", str(store_dir), "--quiet",
+    assert main(["extract", "pose", str(clip), str(blank), "--out", str(store_dir), "--quiet",
                  "--id-suffix-strip", "_rgb"]) == 0
     assert "2 extracted" in capsys.readouterr().out
     store = FeatureStore(store_dir)

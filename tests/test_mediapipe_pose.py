@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from videos import shared_video
 
 from augrgb.errors import InputError
 from augrgb.extract import mediapipe_pose
 from augrgb.extract.mediapipe_pose import LANDMARKS, estimate_poses, fill_gaps, landmarks_to_ntu, mapping_matrix
 from augrgb.extract.skeleton_layout import JOINT_NAMES
 
-NTU_CLIP = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos" / "ntu_S001C001P001R001A001_rgb.avi"
-if not NTU_CLIP.exists():  # worktrees live one level deeper than the main checkout
-    NTU_CLIP = Path("/work/shared/data/videos/ntu_S001C001P001R001A001_rgb.avi")
+NTU_CLIP = "ntu_S001C001P001R001A001_rgb.avi"
 
 
 def landmark(name: str) -> int:
@@ -93,7 +91,7 @@ def test_frames_without_a_person_give_zeros_not_a_crash():
 
 def test_ntu_clip_yields_a_person_on_most_frames():
     pytest.importorskip("mediapipe", reason="MediaPipe is the optional extra augrgb[pose]")
-    skeleton, present, source_fps, warnings = mediapipe_pose.estimate_video_poses(NTU_CLIP)
+    skeleton, present, source_fps, warnings = mediapipe_pose.estimate_video_poses(shared_video(NTU_CLIP))
     assert skeleton.joints.shape == (len(present), 1, 25, 3) and len(present) == 103 and warnings == []
     assert present.mean() > 0.8 and skeleton.fps == source_fps == pytest.approx(30.0)
     body = skeleton.joints[present, 0]
