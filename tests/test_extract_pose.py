@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
 from augrgb.cli import main
+from augrgb.errors import InputError
 from augrgb.extract import decode
 from augrgb.extract.agcn import AGCN, TwoStreamAGCN
 from augrgb.extract.pipeline import video_id_of
@@ -233,6 +234,16 @@ def test_training_labels_are_the_actions_at_snippet_centres(tmp_path):
     data = training_set(store, Annotations(["a", "b", "c"], {"v": video, "absent": VideoAnnotation("absent", 1, "training")}))
     assert data.snippets.shape == (3, 16, 2, 25, 3) and data.videos == ["v"]
     np.testing.assert_array_equal(data.labels, [[1, 0, 0], [0, 1, 0], [0, 0, 0]])  # ends inclusive, 1.6 < 1.61
+
+
+def test_skeletons_stored_on_different_grids_are_refused_for_training(tmp_path):
+    store = FeatureStore(tmp_path / "store")
+    joints = np.repeat(STANDING[None, None], 20, axis=0).repeat(2, axis=1)
+    store.write("a", "skeleton", joints, {"fps": 25.0, "snippet": 16, "stride": 16})
+    store.write("b", "skeleton", joints, {"fps": 25.0, "snippet": 16, "stride": 8})
+    videos = {v: VideoAnnotation(v, 0.8, "training") for v in ("a", "b")}
+    with pytest.raises(InputError, match="stored skeletons are on different grids .*stride 8"):
+        training_set(store, Annotations(["x"], videos))
 
 
 @pytest.fixture(scope="module")

@@ -90,6 +90,11 @@ def train_from_store(poses: str | Path, annotations_path: str | Path | None, out
     if annotations_path is None:
         raise InputError("--annotations", NEEDS_ANNOTATIONS)
     POSE_ENCODERS.get(arch)  # an unknown name fails before any data is read
+    for option, value, low in (("--epochs", epochs, 1), ("--batch-size", batch_size, 2)):
+        if value < low:
+            raise InputError(option, f"must be at least {low}, got {value}")
+    if not lr > 0:
+        raise InputError("--lr", f"must be positive, got {lr}")
     store_dir = Path(poses)
     if not store_dir.is_dir():
         raise InputError(store_dir, "no such feature store (run `augrgb extract pose INPUT... --out STORE` first)")
@@ -109,6 +114,9 @@ def train_from_store(poses: str | Path, annotations_path: str | Path | None, out
     data = training_set(store, annotations)
     kind = choose_head(data.labels) if head == "auto" else head
     holdout = np.isin(data.owner, [data.videos.index(v) for v in validation])
+    if (~holdout).sum() < 2:
+        raise InputError(annotations_path, f"only {(~holdout).sum()} training snippet(s) in the stored skeletons of its "
+                                           f"'{subset}' videos; training needs at least 2")
     model, metrics = train_pose_encoder(data.snippets, data.labels, kind, epochs=epochs, lr=lr, batch_size=batch_size,
                                         arch=arch, widths=widths or PAPER_WIDTHS, num_person=data.snippets.shape[2], holdout=holdout,
                                         seed=seed, device=device)
