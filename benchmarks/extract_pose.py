@@ -4,15 +4,17 @@
    frame) against a naive parser (Python ``float()`` on every token, lists of lists).
 2. Pose features: snippets/s of ``extract_poses`` end to end (read ``.npy`` skeletons, store them,
    encode with a paper-width 2s-AGCN checkpoint, write HDF5) against a naive loop encoding one snippet
-   per forward pass from the same skeletons, storing nothing.
+   per forward pass from the same skeletons, storing nothing. Both use as many torch threads as
+   ``extract_poses`` gives one worker: all cores (``benchmarks/agcn_snippets.py`` measures 1 thread).
 MediaPipe frames/s: ``benchmarks/mediapipe_pose.py``.
 
-    PYTHONPATH=. python benchmarks/extract_pose.py [--frames 3000] [--videos 4] [--seconds 60] [--threads N]
+    PYTHONPATH=. python benchmarks/extract_pose.py [--frames 3000] [--videos 4] [--seconds 60]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -66,9 +68,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=3000, help="frames of the generated NTU file")
     parser.add_argument("--videos", type=int, default=4, help="skeleton sequences to extract pose features from")
     parser.add_argument("--seconds", type=float, default=60, help="length of each sequence at 25 fps")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    threads = os.cpu_count() or 1
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -87,10 +88,6 @@ def main() -> None:
         model = TwoStreamAGCN(num_classes=10).eval()
         ckpt = tmp / "encoder.pt"
         save_pose_encoder(ckpt, model, {"fps": 25.0, "snippet": 16, "stride": 16})
-        cfg = ExtractConfig(batch_size=16)
-        ours, results = timed(extract_poses, [folder], tmp / "store", cfg, encoder=str(ckpt), progress=False)
-        snippets = sum(r.snippets for r in results)
-        assert all(r.status == "done" for r in results), results
 
         def one_at_a_time() -> int:
             count = 0
@@ -101,9 +98,14 @@ def main() -> None:
                         count += 1
             return count
 
+        torch.set_num_threads(threads)
         naive, count = timed(one_at_a_time)
+        cfg = ExtractConfig(batch_size=16)
+        ours, results = timed(extract_poses, [folder], tmp / "store", cfg, encoder=str(ckpt), progress=False)
+        snippets = sum(r.snippets for r in results)
+        assert all(r.status == "done" for r in results) and snippets == count, results
         print(f"pose features, {args.videos} sequences x {frames} frames = {snippets} snippets, 2s-AGCN paper widths, "
-              f"{args.threads} thread(s)")
+              f"{threads} torch thread(s)")
         print(f"  extract_poses (read, store, batch {cfg.batch_size}, HDF5): {snippets / ours:7.1f} snippets/s "
               f"({snippets * 16 / ours:7.0f} frames/s)")
         print(f"  naive one snippet per forward, no store : {count / naive:7.1f} snippets/s   ratio {naive / ours:4.2f}x")
