@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from augrgb.config import load_config
 from augrgb.errors import InputError
 from augrgb.extract.settings import ExtractConfig
+
+if TYPE_CHECKING:
+    from augrgb.extract.engines import Engine
 
 
 def _add_grid_options(p: argparse.ArgumentParser) -> None:
@@ -17,7 +21,7 @@ def _add_grid_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snippet", type=int, help="frames per snippet, one feature vector each (default 16)")
     p.add_argument("--stride", type=int, help="frames between snippet starts (default 16; 8 for Charades-style overlap)")
     p.add_argument("--batch-size", type=int, help="snippets per forward pass (default 8)")
-    p.add_argument("--workers", type=int, help="videos processed in parallel processes; CPU threads are shared among them (default 1)")
+    p.add_argument("--workers", type=int, help="local engine: videos processed in parallel processes; CPU threads are shared among them (default 1)")
     p.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--id-suffix-strip", metavar="SUFFIX",
@@ -36,16 +40,53 @@ def _config_from(args: argparse.Namespace) -> ExtractConfig:
     return load_config(ExtractConfig, args.config, overrides)
 
 
+# RayEngine argument -> the option that sets it
+RAY_OPTIONS = {"address": "--address", "cpus_per_task": "--ray-cpus-per-task", "gpus_per_task": "--ray-gpus-per-task"}
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    """Where the videos are processed: this machine, or a Ray cluster (docs/scaling.md)."""
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this machine (default); ray: a pool of workers on a Ray cluster (pip install 'augrgb[distributed]')")
+    p.add_argument("--address", metavar="ADDR",
+                   help="Ray cluster to use: unset starts a private Ray instance on this machine; 'auto' joins the cluster "
+                        "started here with `ray start`; HOST:PORT joins that head node")
+    p.add_argument("--ray-cpus-per-task", type=int, metavar="N",
+                   help="CPUs each Ray worker reserves and uses for torch threads and flow (default 1)")
+    p.add_argument("--ray-gpus-per-task", type=float, metavar="G",
+                   help="GPUs each Ray worker reserves (default 0; 1 with --device cuda, 0.5 packs two workers per GPU)")
+
+
+def _engine_from(args: argparse.Namespace, cfg: ExtractConfig) -> Engine:
+    """The engine the options ask for; Ray options without --engine ray are an error, not ignored."""
+    from augrgb.extract.engines import ENGINES
+
+    given = {key: getattr(args, flag.lstrip("-").replace("-", "_")) for key, flag in RAY_OPTIONS.items()}
+    given = {key: value for key, value in given.items() if value is not None}
+    if args.engine != "ray":
+        if given:
+            raise InputError(RAY_OPTIONS[next(iter(given))], "only applies with --engine ray")
+        return ENGINES.build(args.engine)
+    if cfg.workers > 1:
+        raise InputError("--workers", "sets processes of the local engine; with --engine ray the number of workers "
+                                      "follows the cluster's resources (--ray-cpus-per-task, --ray-gpus-per-task)")
+    engine = ENGINES.build("ray", **given)
+    engine.check_device(cfg.device)  # before any video is touched
+    return engine
+
+
 def _run_extract(args: argparse.Namespace) -> int:
     from augrgb.extract.pipeline import extract
 
     cfg = _config_from(args)
+    engine = _engine_from(args, cfg)
     options = {}
     if args.modality == "flow":
         options = {"flow_method": args.method, "flow_workers": args.flow_workers, "flow_images": args.save_flow_images,
                    "from_flow_images": args.from_flow_images}
     results = extract(args.inputs, args.out, cfg, modality=args.modality, weights=args.weights, cache=args.cache_dir,
-                      overwrite=args.overwrite, progress=not args.quiet, id_suffix_strip=args.id_suffix_strip, **options)
+                      overwrite=args.overwrite, progress=not args.quiet, id_suffix_strip=args.id_suffix_strip,
+                      engine=engine, **options)
     return _summary(results, args.out)
 
 
@@ -60,8 +101,10 @@ def _run_pose(args: argparse.Namespace) -> int:
     from augrgb.extract.pose_pipeline import extract_poses
 
     cfg = _config_from(args)
+    engine = _engine_from(args, cfg)
     results = extract_poses(args.inputs, args.out, cfg, encoder=args.encoder, skeleton_fps=args.skeleton_fps,
-                            overwrite=args.overwrite, progress=not args.quiet, id_suffix_strip=args.id_suffix_strip)
+                            overwrite=args.overwrite, progress=not args.quiet, id_suffix_strip=args.id_suffix_strip,
+                            engine=engine)
     code = _summary(results, args.out)
     if args.encoder is None and any(r.status != "failed" for r in results):
         print(f"skeletons stored (dataset 'skeleton'). Pose features need a trained encoder: run `augrgb extract pose-encoder "
@@ -150,6 +193,7 @@ def _register_pose(commands: argparse._SubParsersAction) -> None:
     pose.add_argument("--encoder", metavar="CKPT",
                       help="pose encoder checkpoint from `augrgb extract pose-encoder train`; without it only skeletons are stored")
     _add_grid_options(pose)
+    _add_engine_options(pose)
     pose.add_argument("--skeleton-fps", type=float, metavar="FPS",
                       help="frame rate of .npy skeletons, which do not record one (default: the grid fps, i.e. no resampling); "
                            ".skeleton and .txt files are 30 fps (Kinect v2)")
@@ -212,6 +256,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--out", required=True, metavar="STORE", help="feature store folder (created if missing)")
         _add_grid_options(parser)
         _add_i3d_options(parser)
+        _add_engine_options(parser)
         parser.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
         parser.add_argument("--overwrite", action="store_true", help=f"re-extract videos that already have {what} features")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -222,7 +267,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "initialisation from the RGB weights (with a warning, recorded in the attributes)")
     flow.add_argument("--method", choices=["tvl1", "dis", "farneback"], default="tvl1",
                       help="optical flow: tvl1 (default, what I3D's flow stream was trained on; slow), dis or farneback (fast)")
-    flow.add_argument("--flow-workers", type=int, help="processes computing flow frame pairs in parallel (default: all CPU cores)")
+    flow.add_argument("--flow-workers", type=int, help="processes computing flow frame pairs in parallel (default: all CPU cores; with --engine ray, --ray-cpus-per-task)")
     flow.add_argument("--save-flow-images", metavar="DIR",
                       help="also save the flow as uint8 JPEG pairs DIR/<video>/x_00001.jpg, y_00001.jpg (255*(f+20)/40)")
     flow.add_argument("--from-flow-images", action="store_true",

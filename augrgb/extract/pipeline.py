@@ -1,25 +1,22 @@
 """Batch extraction: inputs -> per-video snippet features in the store, resumable, failure-tolerant.
 
-:func:`run_batch` is the batch loop of every modality: it checks ids, skips finished inputs, runs a
-:class:`Job` on the rest and records each outcome in the manifest. A job says what one input becomes
-(I3D rgb/flow here, poses in ``augrgb.extract.pose_pipeline``). For I3D, one video at a time flows
-decode -> preprocess -> (optical flow) -> snippets -> batched I3D; decoding runs in a background
-thread so it overlaps with the network. Several videos can run in parallel processes (``workers``),
-each with its share of the CPU threads; TV-L1 flow runs its frame pairs in parallel processes
-instead. Only the driver writes the manifest.
-"""
+:func:`run_batch` is the batch loop of every modality: it checks ids, skips finished inputs, hands a
+:class:`Job` and the rest to an engine (``augrgb.extract.engines``: parallel processes on this
+machine, or the workers of a Ray cluster) and records each outcome in the manifest; only the driver
+writes the manifest. A job says what one input becomes (I3D rgb/flow here, poses in
+``augrgb.extract.pose_pipeline``). For I3D, one video at a time flows decode -> preprocess ->
+(optical flow) -> snippets -> batched I3D; decoding runs in a background thread so it overlaps with
+the network; TV-L1 flow runs its frame pairs in parallel processes."""
 
 from __future__ import annotations
 
-import os
 import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -36,6 +33,9 @@ from augrgb.extract.store import FeatureStore
 from augrgb.extract.transforms import Preprocess
 from augrgb.extract.weights import load_i3d, weights_path
 from augrgb.paths import check_video_id, path_in
+
+if TYPE_CHECKING:
+    from augrgb.extract.engines import Engine
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 ENCODERS = {"rgb": "i3d-inceptionv1-kinetics400-rgb", "flow": "i3d-inceptionv1-kinetics400-flow"}
@@ -232,9 +232,9 @@ class ExtractJob:
     modality: str = "rgb"
     weights: str | None = None
     cache: str | None = None
-    threads: int = 1
+    threads: int = 1  # torch CPU threads; set by the engine (see sized) from the CPUs each worker has
     flow_method: str = "tvl1"
-    flow_workers: int | None = None  # processes computing flow pairs; None: all cores when one video runs at a time
+    flow_workers: int | None = None  # processes computing flow pairs; None: all the worker's cores (see sized)
     flow_images: str | None = None  # save flow images under this folder, one subfolder per video
 
     def sized(self, workers: int, cpus: int) -> ExtractJob:
@@ -304,23 +304,12 @@ def attempt(worker: Worker, video_id: str, path: Path) -> VideoResult:
         return VideoResult(video_id, str(path), "failed", f"{exc.__class__.__name__}: {first}")
 
 
-_PROCESS_STATE: dict = {}  # per worker process: the started job, built once
-
-
-def _init_worker(job: Job) -> None:
-    _PROCESS_STATE["worker"] = job.start()
-
-
-def _extract_in_worker(video_id: str, path: Path) -> VideoResult:
-    return attempt(_PROCESS_STATE["worker"], video_id, path)
-
-
 def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progress: bool = True,
-              id_suffix_strip: str | None = None, report: Callable[[str], None] = print) -> list[VideoResult]:
+              id_suffix_strip: str | None = None, engine: Engine | None = None,
+              report: Callable[[str], None] = print) -> list[VideoResult]:
     """Run ``job`` on every input path: check ids, skip finished ones unless ``overwrite``, extract the rest
-    (in ``cfg.workers`` processes), record every outcome in the store's manifest; one result per input.
-
-    A failing input is recorded with its reason and the batch goes on.
+    with ``engine`` (default: this machine, ``cfg.workers`` processes), record every outcome in the store's
+    manifest; one result per input. A failing input is recorded with its reason and the batch goes on.
     """
     store = FeatureStore(job.store)
     results: list[VideoResult] = []
@@ -345,8 +334,6 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
             report(f"{res.source}: {res.reason}")
             store.record(res.video_id, job.modality, "failed", res.source, res.reason)
 
-    workers = min(job.cfg.workers, max(len(todo), 1))
-    job = job.sized(workers, os.cpu_count() or 1)
     bar = tqdm(total=len(todo), desc=f"{job.modality} features", unit="video", disable=not progress or not todo)
 
     def finish(res: VideoResult) -> None:
@@ -360,18 +347,12 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
     if todo:
         for notice in job.notices():
             print(notice, file=sys.stderr)
-    if todo and workers <= 1:
-        worker = job.start()  # fails early (e.g. weights missing) before touching any video
-        try:
-            for vid, path in todo:
-                finish(attempt(worker, vid, path))
-        finally:
-            worker.close()
-    elif todo:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job,)) as pool:
-            futures = [pool.submit(_extract_in_worker, vid, path) for vid, path in todo]
-            for future in as_completed(futures):
-                finish(future.result())
+        if engine is None:
+            from augrgb.extract.engines import LocalEngine  # engines import this module
+
+            engine = LocalEngine()
+        for res in engine.run(job, todo):
+            finish(res)
     bar.close()
     return results
 
@@ -379,14 +360,14 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
 def extract(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractConfig, *, modality: str = "rgb",
             weights: str | None = None, cache: str | None = None, overwrite: bool = False, progress: bool = True,
             flow_method: str = "tvl1", flow_workers: int | None = None, flow_images: str | Path | None = None,
-            from_flow_images: bool = False, id_suffix_strip: str | None = None,
+            from_flow_images: bool = False, id_suffix_strip: str | None = None, engine: Engine | None = None,
             report: Callable[[str], None] = print) -> list[VideoResult]:
     """Extract ``modality`` (rgb or flow) I3D features of every input into ``store_dir``; one result per video.
 
-    Finished videos are skipped unless ``overwrite``; a failing video is recorded with its
-    reason and the batch goes on (see :func:`run_batch`).
+    Finished videos are skipped unless ``overwrite``; a failing video is recorded with its reason and the
+    batch goes on. ``engine`` runs the videos (default: this machine); see :func:`run_batch`.
     """
     job = ExtractJob(cfg, str(store_dir), modality, weights, cache, flow_method=flow_method, flow_workers=flow_workers,
                      flow_images=str(flow_images) if flow_images else None)
     return run_batch(collect_inputs(inputs, folders_are_items=from_flow_images), job, overwrite=overwrite,
-                     progress=progress, id_suffix_strip=id_suffix_strip, report=report)
+                     progress=progress, id_suffix_strip=id_suffix_strip, engine=engine, report=report)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from augrgb.extract.skeletons import (MAX_GAP, READERS, fill_body_gaps, fit_bodi
 from augrgb.extract.snippets import num_snippets
 from augrgb.extract.store import FeatureStore
 from augrgb.extract.weights import sha256_file
+
+if TYPE_CHECKING:
+    from augrgb.extract.engines import Engine
 
 BODIES = 2  # skeleton slots stored per frame (NTU RGB+D, PKU-MMD and 2s-AGCN use two)
 MEDIAPIPE = f"mediapipe-pose model_complexity={MODEL_COMPLEXITY}"
@@ -201,12 +204,14 @@ class PoseWorker:
 
 def extract_poses(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractConfig, *, encoder: str | None = None,
                   skeleton_fps: float | None = None, overwrite: bool = False, progress: bool = True,
-                  id_suffix_strip: str | None = None, report: Callable[[str], None] = print) -> list[VideoResult]:
+                  id_suffix_strip: str | None = None, engine: Engine | None = None,
+                  report: Callable[[str], None] = print) -> list[VideoResult]:
     """Store the skeletons of every input (skeleton files, videos, folders, list files) in ``store_dir`` and,
     with ``encoder``, their pose features; one result per input (see :func:`~augrgb.extract.pipeline.run_batch`).
 
     ``overwrite`` redoes what this run produces: the skeletons without ``encoder``, the pose features with it
     (stored skeletons are then reused). A video whose id also has a skeleton file among the inputs is dropped.
+    ``engine`` runs the inputs (default: this machine, ``cfg.workers`` processes; or a Ray cluster).
     """
     if skeleton_fps is not None and skeleton_fps <= 0:
         raise InputError("--skeleton-fps", f"must be positive, got {skeleton_fps}")
@@ -217,4 +222,5 @@ def extract_poses(inputs: Sequence[str | Path], store_dir: str | Path, cfg: Extr
         sha = sha256_file(encoder)
     paths = prefer_skeleton_files(collect_inputs(inputs, accepts=is_pose_input), id_suffix_strip)
     job = PoseJob(cfg, str(store_dir), encoder=str(encoder) if encoder else None, encoder_sha=sha, skeleton_fps=skeleton_fps)
-    return run_batch(paths, job, overwrite=overwrite, progress=progress, id_suffix_strip=id_suffix_strip, report=report)
+    return run_batch(paths, job, overwrite=overwrite, progress=progress, id_suffix_strip=id_suffix_strip, engine=engine,
+                     report=report)
