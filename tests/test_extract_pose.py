@@ -218,6 +218,20 @@ def test_pose_and_rgb_features_have_the_same_snippets(synthetic_pair, tmp_path, 
         assert pose_attrs[key] == rgb_attrs[key], key
 
 
+@pytest.mark.slow
+def test_the_ray_engine_stores_what_the_local_engine_stores(skeleton_files, tmp_path):
+    pytest.importorskip("ray", reason="Ray is the optional extra augrgb[distributed]")
+    encoder = write_encoder(tmp_path / "enc.pt", TwoStreamAGCN)
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    for store, engine in ((local, []), (distributed, ["--engine", "ray", "--ray-cpus-per-task", "1"])):
+        assert main(["extract", "pose", str(skeleton_files), "--out", str(store), "--quiet", "--encoder", str(encoder),
+                     *engine]) == 0
+    for vid in ("S001C001P001R001A001", "0002-L", "walk"):
+        for name in ("skeleton", "skeleton_present", "pose"):
+            ours, theirs = FeatureStore(distributed).read(vid, name)[0], FeatureStore(local).read(vid, name)[0]
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
 def test_an_encoder_for_another_snippet_length_is_refused(synthetic_pair, tmp_path, capsys):
     encoder = write_encoder(tmp_path / "enc.pt", snippet=32)
     code = main(["extract", "pose", str(synthetic_pair / "skeletons"), "--out", str(tmp_path / "s"), "--quiet",
