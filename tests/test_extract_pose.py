@@ -4,6 +4,7 @@ training from a store, and MediaPipe on the NTU clip (with the `pose` extra)."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import sys
@@ -219,8 +220,9 @@ def test_pose_and_rgb_features_have_the_same_snippets(synthetic_pair, tmp_path, 
 
 
 @pytest.mark.slow
-def test_the_ray_engine_stores_what_the_local_engine_stores(skeleton_files, tmp_path):
+def test_the_ray_engine_stores_what_the_local_engine_stores(skeleton_files, tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="Ray is the optional extra augrgb[distributed]")
+    monkeypatch.setattr(builtins, "print", builtins.print)  # a Ray driver swaps in its own print: restore it afterwards
     encoder = write_encoder(tmp_path / "enc.pt", TwoStreamAGCN)
     local, distributed = tmp_path / "local", tmp_path / "ray"
     for store, engine in ((local, []), (distributed, ["--engine", "ray", "--ray-cpus-per-task", "1"])):
