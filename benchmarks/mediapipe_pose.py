@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("video", nargs="?", type=Path, default=DEFAULT, help="video to estimate poses on")
     args = parser.parse_args()
     start = time.perf_counter()
-    _, present = estimate_video_poses(args.video)
+    present = estimate_video_poses(args.video).present
     ours = len(present) / (time.perf_counter() - start)
     naive, naive_found = naive_frames_per_second(args.video)
     print(f"{args.video.name}: {len(present)} frames, model_complexity={MODEL_COMPLEXITY}")

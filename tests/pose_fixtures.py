@@ -1,4 +1,5 @@
-"""Hand-made NTU-layout skeletons for the pose tests: a standing body and simple class-specific motions."""
+"""Hand-made NTU-layout skeletons for the pose tests: a standing body, simple class-specific motions, and
+the text of NTU .skeleton and PKU-MMD .txt files."""
 
 from __future__ import annotations
 
@@ -30,3 +31,22 @@ def motion(label: int, frames: int, rng: np.random.Generator) -> np.ndarray:
     phase, period = rng.uniform(0, 2 * np.pi), rng.uniform(6, 10)
     joints[:, list(moving), axis] += 0.25 * np.sin(2 * np.pi * t / period + phase)[:, None]
     return joints
+
+
+def ntu_text(frames: list[list[tuple[str, np.ndarray]]]) -> str:
+    """An NTU .skeleton file: per frame a list of (body id, (25, 3) xyz)."""
+    lines = [str(len(frames))]
+    for bodies in frames:
+        lines.append(str(len(bodies)))
+        for body_id, xyz in bodies:
+            lines.append(f"{body_id} 0 1 1 1 1 0 0.1 -0.2 2")
+            lines.append("25")
+            for x, y, z in xyz:
+                # x y z depthX depthY colorX colorY orientationW/X/Y/Z trackingState
+                lines.append(f"{x:.6f} {y:.6f} {z:.6f} 250.1 200.2 960.5 540.5 0.9 0.1 0.2 0.3 2")
+    return "\n".join(lines) + "\n"
+
+
+def pku_line(first: np.ndarray, second: np.ndarray) -> str:
+    """One PKU-MMD frame line: 150 values, two bodies of (25, 3) xyz."""
+    return " ".join(f"{v:.5f}" for v in np.concatenate([first.ravel(), second.ravel()]))

@@ -11,8 +11,9 @@ from augrgb.extract.agcn import AGCN, AdaptiveGraphConv, TwoStreamAGCN, bone_inp
 from augrgb.extract.graph import spatial_partition
 from augrgb.extract.pose_encoder_training import (classification_targets, load_pose_encoder, save_pose_encoder,
                                                   train_pose_encoder)
-from augrgb.extract.pose_snippets import cut_snippets, encode_snippets, normalize_snippets, snippet_frame_indices
+from augrgb.extract.pose_snippets import cut_snippets, encode_snippets, normalize_snippets
 from augrgb.extract.skeleton_layout import BONES, JOINT_NAMES, ROOT_JOINT, parents
+from augrgb.extract.snippets import snippet_frame_indices
 from pose_fixtures import STANDING, motion
 
 TINY = (8, 8, 16, 16)  # widths for fast tests; the stride-2 rule still applies at the 16-wide unit
@@ -194,8 +195,10 @@ def test_training_softmax_with_a_background_class():
 
 def test_validation_split_keeps_the_best_epoch():
     joints, labels = synthetic_snippets(6, (0, 1, 2), seed=3)
+    holdout = np.zeros(len(labels), bool)
+    holdout[[0, 7, 12, 17]] = True
     _, metrics = train_pose_encoder(joints, np.eye(3)[labels], "multilabel", epochs=4, lr=0.2, batch_size=6,
-                                    arch="agcn", widths=TINY, num_person=1, val_fraction=0.25)
+                                    arch="agcn", widths=TINY, num_person=1, holdout=holdout)
     assert metrics["num_val"] == 4 and metrics["num_train"] == 14
     val_losses = [record["val_loss"] for record in metrics["history"]]
     assert metrics["best_epoch"] == 1 + int(np.argmin(val_losses))

@@ -142,10 +142,17 @@ def test_ray_engine_matches_the_local_engine_and_resumes(batch, tmp_path, i3d_rg
 class DyingJob(ExtractJob):
     """An ExtractJob whose worker process dies (as on a segfault or an out-of-memory kill) on video 'crash'."""
 
-    def run(self, bundle, flow, video_id, path):
-        if video_id == "crash":
-            os._exit(1)
-        return super().run(bundle, flow, video_id, path)
+    def start(self):
+        worker = super().start()
+        extract = worker.extract
+
+        def extract_or_die(video_id, path):
+            if video_id == "crash":
+                os._exit(1)
+            return extract(video_id, path)
+
+        worker.extract = extract_or_die
+        return worker
 
 
 @pytest.mark.slow

@@ -73,7 +73,7 @@ def test_using_the_estimator_without_mediapipe_says_how_to_install(monkeypatch):
 def test_unreadable_videos_are_input_errors(tmp_path):
     fake = tmp_path / "notes.avi"
     fake.write_text("not a video")
-    with pytest.raises(InputError, match=r"notes\.avi: cannot decode video"):
+    with pytest.raises(InputError, match=r"notes\.avi: cannot be opened as a video"):
         mediapipe_pose.estimate_video_poses(fake)
     with pytest.raises(InputError, match=r"missing\.avi: no such file$"):
         mediapipe_pose.estimate_video_poses(tmp_path / "missing.avi")
@@ -91,9 +91,9 @@ def test_frames_without_a_person_give_zeros_not_a_crash():
 
 def test_ntu_clip_yields_a_person_on_most_frames():
     pytest.importorskip("mediapipe", reason="MediaPipe is the optional extra augrgb[pose]")
-    skeleton, present = mediapipe_pose.estimate_video_poses(shared_video(NTU_CLIP))
-    assert skeleton.joints.shape == (len(present), 1, 25, 3) and len(present) > 50
-    assert present.mean() > 0.8 and skeleton.fps == pytest.approx(30.0)
+    skeleton, present, source_fps, warnings = mediapipe_pose.estimate_video_poses(shared_video(NTU_CLIP))
+    assert skeleton.joints.shape == (len(present), 1, 25, 3) and len(present) == 103 and warnings == []
+    assert present.mean() > 0.8 and skeleton.fps == source_fps == pytest.approx(30.0)
     body = skeleton.joints[present, 0]
     height = body[:, JOINT_NAMES.index("head"), 1] - body[:, JOINT_NAMES.index("left_ankle"), 1]
     assert 1.0 < np.median(height) < 2.0  # a standing adult, in metres, head above ankles (y up)

@@ -7,21 +7,7 @@ import pytest
 
 from augrgb.errors import InputError
 from augrgb.extract.skeletons import body_activity, pack_bodies, read_skeleton
-from pose_fixtures import STANDING
-
-
-def ntu_text(frames: list[list[tuple[str, np.ndarray]]]) -> str:
-    """An NTU .skeleton file: per frame a list of (body id, (25, 3) xyz)."""
-    lines = [str(len(frames))]
-    for bodies in frames:
-        lines.append(str(len(bodies)))
-        for body_id, xyz in bodies:
-            lines.append(f"{body_id} 0 1 1 1 1 0 0.1 -0.2 2")
-            lines.append("25")
-            for x, y, z in xyz:
-                # x y z depthX depthY colorX colorY orientationW/X/Y/Z trackingState
-                lines.append(f"{x:.6f} {y:.6f} {z:.6f} 250.1 200.2 960.5 540.5 0.9 0.1 0.2 0.3 2")
-    return "\n".join(lines) + "\n"
+from pose_fixtures import STANDING, ntu_text, pku_line
 
 
 def write(tmp_path, name: str, text: str):
@@ -106,10 +92,6 @@ def test_empty_and_binary_files_are_refused(tmp_path):
     binary.write_bytes(b"\x00\xff\xfe\x00RIFF")
     with pytest.raises(InputError, match=r"video\.txt: not a text file"):
         read_skeleton(binary)
-
-
-def pku_line(first: np.ndarray, second: np.ndarray) -> str:
-    return " ".join(f"{v:.5f}" for v in np.concatenate([first.ravel(), second.ravel()]))
 
 
 def test_pku_reader_reads_two_bodies_and_treats_zeros_as_absent(tmp_path):

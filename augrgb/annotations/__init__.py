@@ -11,6 +11,7 @@ from augrgb.annotations.core import (
     VideoAnnotation,
     carve_validation,
     label_grid,
+    label_times,
     num_frames_at,
 )
 from augrgb.annotations.formats import annotation_formats, detect_format, read_annotations, register_format
@@ -28,6 +29,7 @@ __all__ = [
     "carve_validation",
     "detect_format",
     "label_grid",
+    "label_times",
     "num_frames_at",
     "read_activitynet_json",
     "read_annotations",

@@ -100,8 +100,14 @@ def label_grid(video: VideoAnnotation, num_classes: int, fps: float, num_frames:
         if video.duration is None:
             raise InputError(video.video_id, "duration unknown: pass num_frames to build the label grid")
         num_frames = num_frames_at(video.duration, fps)
-    grid = np.zeros((num_frames, num_classes), dtype=bool)
-    times = np.arange(num_frames, dtype=np.float64) / fps
+    return label_times(video, num_classes, np.arange(num_frames, dtype=np.float64) / fps)
+
+
+def label_times(video: VideoAnnotation, num_classes: int, times: np.ndarray) -> np.ndarray:
+    """Multi-label targets (N, K) bool at sorted ``times`` in seconds (frame times, snippet centres), by the
+    rule of :func:`label_grid`: positive for an action when start <= time <= end."""
+    times = np.asarray(times, dtype=np.float64)
+    grid = np.zeros((len(times), num_classes), dtype=bool)
     for seg in video.segments:
         if not 0 <= seg.label < num_classes:
             raise InputError(video.video_id, f"label {seg.label} outside 0..{num_classes - 1}")

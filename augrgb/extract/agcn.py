@@ -12,20 +12,21 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from augrgb.distill.registry import Registry
 from augrgb.extract.graph import spatial_partition
 from augrgb.extract.skeleton_layout import NUM_JOINTS, parents
 
 PAPER_WIDTHS: tuple[int, ...] = (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)
 
-POSE_ENCODERS: dict[str, type[nn.Module]] = {}
+POSE_ENCODERS: Registry[type[nn.Module]] = Registry("pose encoder")
 
 
 def register_pose_encoder(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator adding a pose encoder to :data:`POSE_ENCODERS` under ``name`` (checkpoints store it)."""
+    """Class decorator adding a pose encoder to :data:`POSE_ENCODERS` under ``name``, also its ``arch``
+    attribute (checkpoints store it)."""
     def add(cls: type[nn.Module]) -> type[nn.Module]:
-        POSE_ENCODERS[name] = cls
         cls.arch = name
-        return cls
+        return POSE_ENCODERS.register(name)(cls)
     return add
 
 

@@ -1,8 +1,9 @@
 """Where extraction runs: ``local`` (processes on this machine) or ``ray`` (a pool of actors on a Ray cluster).
 
-An engine gets the job and the videos still to do and yields one :class:`VideoResult` per video as
-it finishes. Input checks, skipping finished videos, the manifest and failure reports stay with the
-driver (``pipeline.extract``), so every engine behaves the same; workers only write feature files.
+An engine gets a job (any modality's :class:`~augrgb.extract.pipeline.Job`) and the videos still to do
+and yields one :class:`VideoResult` per video as it finishes. Input checks, skipping finished videos,
+the manifest and failure reports stay with the driver (``pipeline.run_batch``), so every engine behaves
+the same; workers start the job once (loading its models) and only write feature files.
 """
 
 from __future__ import annotations
@@ -12,53 +13,48 @@ import socket
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from augrgb.distill.registry import Registry
 from augrgb.errors import InputError
-from augrgb.extract.pipeline import ExtractJob, VideoResult
+from augrgb.extract.pipeline import Job, VideoResult, Worker, attempt
 
 
 class Engine(Protocol):
     """Runs ``job`` on every ``(video_id, path)`` of ``todo``, yielding results in completion order."""
 
-    def run(self, job: ExtractJob, todo: Sequence[tuple[str, Path]]) -> Iterator[VideoResult]: ...
+    def run(self, job: Job, todo: Sequence[tuple[str, Path]]) -> Iterator[VideoResult]: ...
 
 
 ENGINES: Registry = Registry("extraction engine")
 
 
-_PROCESS_STATE: dict = {}  # per worker process: the job, its encoder and flow computer, built once
+_PROCESS_STATE: dict[str, Worker] = {}  # per worker process: the started job, built once
 
 
-def _init_worker(job: ExtractJob) -> None:
-    _PROCESS_STATE.update(job=job, bundle=job.make_encoder(), flow=job.flow_computer())
+def _init_worker(job: Job) -> None:
+    _PROCESS_STATE["worker"] = job.start()
 
 
 def _extract_in_worker(video_id: str, path: Path) -> VideoResult:
-    state = _PROCESS_STATE
-    return state["job"].run(state["bundle"], state["flow"], video_id, path)
+    return attempt(_PROCESS_STATE["worker"], video_id, path)
 
 
 @ENGINES.register("local")
 class LocalEngine:
     """This machine: videos one after another, or in ``cfg.workers`` processes sharing the CPU threads."""
 
-    def run(self, job: ExtractJob, todo: Sequence[tuple[str, Path]]) -> Iterator[VideoResult]:
-        cpus = os.cpu_count() or 1
+    def run(self, job: Job, todo: Sequence[tuple[str, Path]]) -> Iterator[VideoResult]:
         workers = min(job.cfg.workers, max(len(todo), 1))
-        job = replace(job, threads=max(1, cpus // workers), flow_workers=1 if workers > 1 else (job.flow_workers or cpus))
+        job = job.sized(workers, os.cpu_count() or 1)
         if workers <= 1:
-            bundle = job.make_encoder()  # fails early (e.g. weights missing) before touching any video
-            computer = job.flow_computer()
+            worker = job.start()  # fails early (e.g. weights missing) before touching any video
             try:
                 for vid, path in todo:
-                    yield job.run(bundle, computer, vid, path)
+                    yield attempt(worker, vid, path)
             finally:
-                if computer is not None:
-                    computer.close()
+                worker.close()
             return
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job,)) as pool:
             futures = [pool.submit(_extract_in_worker, vid, path) for vid, path in todo]
@@ -76,14 +72,12 @@ def import_ray() -> Any:
 
 
 class _RayWorker:
-    """A Ray actor holding one job's encoder and flow computer, so the weights load once per worker."""
+    """A Ray actor holding one started job (its encoder, flow processes ...), so the weights load once per worker."""
 
-    def __init__(self, job: ExtractJob) -> None:
-        self.job = job
+    def __init__(self, job: Job) -> None:
         self.failure: tuple[str, str] | None = None
         try:
-            self.bundle = job.make_encoder()
-            self.flow = job.flow_computer()
+            self.worker = job.start()
         except InputError as exc:
             self.failure = (exc.source, exc.reason)
         except (OSError, RuntimeError, ValueError) as exc:
@@ -97,7 +91,7 @@ class _RayWorker:
     def run(self, video_id: str, path: Path) -> VideoResult:
         if self.failure is not None:
             return VideoResult(video_id, str(path), "failed", f"worker could not load the encoder: {': '.join(self.failure)}")
-        return self.job.run(self.bundle, self.flow, video_id, path)
+        return attempt(self.worker, video_id, path)
 
 
 @ENGINES.register("ray")
@@ -137,7 +131,7 @@ class RayEngine:
                                              f"{self.cpus_per_task} CPUs and {self.gpus_per_task:g} GPUs")
         return min(fits, videos)
 
-    def run(self, job: ExtractJob, todo: Sequence[tuple[str, Path]]) -> Iterator[VideoResult]:
+    def run(self, job: Job, todo: Sequence[tuple[str, Path]]) -> Iterator[VideoResult]:
         ray = self.ray
         self.check_device(job.cfg.device)
         started = not ray.is_initialized()
@@ -154,9 +148,9 @@ class RayEngine:
             if started:
                 ray.shutdown()
 
-    def _run(self, job: ExtractJob, todo: Sequence[tuple[str, Path]]) -> Iterator[VideoResult]:
+    def _run(self, job: Job, todo: Sequence[tuple[str, Path]]) -> Iterator[VideoResult]:
         ray = self.ray
-        job = replace(job, threads=self.cpus_per_task, flow_workers=job.flow_workers or self.cpus_per_task)
+        job = job.sized(1, self.cpus_per_task)  # each actor is one worker with its reserved CPUs
         worker = ray.remote(num_cpus=self.cpus_per_task, num_gpus=self.gpus_per_task)(_RayWorker)
         actors = [worker.remote(job) for _ in range(self._pool_size(len(todo)))]
         for failure in ray.get([actor.ready.remote() for actor in actors]):

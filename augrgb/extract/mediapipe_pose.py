@@ -3,8 +3,9 @@
 Optional extra ``augrgb[pose]`` (``mediapipe==0.10.21``, which carries its model files and runs
 offline; it pins numpy<2). Only ``model_complexity=1`` (the bundled "full" landmark model) is used.
 MediaPipe tracks one person; its 33 world landmarks (metres, origin at the hip midpoint) become one
-NTU body. Frames without a detected person are filled from their neighbours across short gaps and
-flagged in ``present``. The mapping is tabulated in ``docs/poses.md``.
+NTU body. Frames without a detected person are filled from their neighbours across short gaps
+(:func:`~augrgb.extract.skeletons.fill_gaps`) and flagged in ``present``. The mapping is tabulated
+in ``docs/poses.md``.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
-import av
 import numpy as np
 
-from augrgb.errors import InputError
+from augrgb.extract import decode
 from augrgb.extract.skeleton_layout import JOINT_NAMES, NUM_JOINTS
-from augrgb.extract.skeletons import Skeleton
+from augrgb.extract.skeletons import MAX_GAP, Skeleton, fill_gaps
 
 MODEL_COMPLEXITY = 1  # the only landmark model shipped inside the mediapipe wheel ("full")
-MAX_GAP = 5  # frames without a person filled from neighbours (0.2 s at 25 fps); longer gaps are zeros
 
 LANDMARKS: tuple[str, ...] = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
@@ -63,27 +63,6 @@ def mapping_matrix() -> np.ndarray:
 def landmarks_to_ntu(landmarks: np.ndarray) -> np.ndarray:
     """World landmarks (..., 33, 3) in MediaPipe axes -> NTU joints (..., 25, 3) in NTU camera axes."""
     return np.einsum("jl,...lc->...jc", mapping_matrix(), landmarks).astype(np.float32) * AXES_TO_NTU
-
-
-def fill_gaps(joints: np.ndarray, present: np.ndarray, max_gap: int = MAX_GAP) -> np.ndarray:
-    """Fill runs of absent frames in (T, V, 3) joints: runs of at most ``max_gap`` frames are linearly
-    interpolated between the neighbouring detections (held at the sequence ends); longer runs are zeros."""
-    out = np.where(present[:, None, None], joints, 0.0).astype(np.float32)
-    num_frames = len(present)
-    t = 0
-    while t < num_frames:
-        if present[t]:
-            t += 1
-            continue
-        end = t
-        while end < num_frames and not present[end]:
-            end += 1
-        if end - t <= max_gap and (t > 0 or end < num_frames):
-            before, after = (out[t - 1] if t > 0 else out[end]), (out[end] if end < num_frames else out[t - 1])
-            weight = (np.arange(t, end) - (t - 1))[:, None, None] / (end - t + 1)
-            out[t:end] = (1 - weight) * before + weight * after
-        t = end
-    return out
 
 
 def _pose_solution():
@@ -129,26 +108,21 @@ def estimate_poses(frames: Iterable[np.ndarray], max_gap: int = MAX_GAP, min_det
     return joints[:, None], present_array
 
 
-def _video_frames(path: Path) -> Iterable[np.ndarray]:
-    """RGB frames of a video decoded with PyAV (until the project's decode module is wired in)."""
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
+class VideoPoses(NamedTuple):
+    """Poses estimated from a video: one body per frame, where a person was found, and how it was decoded."""
+
+    skeleton: Skeleton  # joints (T, 1, 25, 3) at ``skeleton.fps``
+    present: np.ndarray  # (T,) bool
+    source_fps: float  # the video's own frame rate
+    warnings: list[str]  # the decoder's (variable frame rate, truncation)
 
 
-def estimate_video_poses(path: str | Path, max_gap: int = MAX_GAP) -> tuple[Skeleton, np.ndarray]:
-    """Estimate poses on every frame of a video file: (Skeleton with one body, present (T,) bool)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InputError(path, "no video stream")
-            rate = container.streams.video[0].average_rate
-        joints, present = estimate_poses(_video_frames(path), max_gap=max_gap)
-    except (av.error.FFmpegError, OSError) as exc:
-        raise InputError(path, f"cannot decode video ({exc.__class__.__name__}: {exc})") from None
-    if len(present) == 0:
-        raise InputError(path, "no frames decoded")
-    return Skeleton(joints, str(path), float(rate) if rate else None), present
+def estimate_video_poses(path: str | Path, fps: float | None = None, backend: str | None = None,
+                         max_gap: int = MAX_GAP) -> VideoPoses:
+    """Estimate poses on the frames of a video decoded at ``fps`` (None: every source frame) by the project's
+    decoder (the frames RGB features see), at the source resolution."""
+    with decode.iter_frames(path, fps=fps, backend=backend) as stream:  # unusable files fail here, before MediaPipe
+        _pose_solution()
+        joints, present = estimate_poses(stream, max_gap=max_gap)
+        rate = fps if fps is not None else stream.info.fps
+        return VideoPoses(Skeleton(joints, str(path), rate), present, stream.info.fps, list(stream.warnings))

@@ -1,10 +1,12 @@
 """Batch extraction: inputs -> per-video snippet features in the store, resumable, failure-tolerant.
 
-One video at a time flows decode -> preprocess -> (optical flow) -> snippets -> batched I3D;
-decoding runs in a background thread so it overlaps with the network. An engine
-(``augrgb.extract.engines``) runs the videos: in parallel processes on this machine, or on the
-workers of a Ray cluster. Only the driver writes the manifest.
-"""
+:func:`run_batch` is the batch loop of every modality: it checks ids, skips finished inputs, hands a
+:class:`Job` and the rest to an engine (``augrgb.extract.engines``: parallel processes on this
+machine, or the workers of a Ray cluster) and records each outcome in the manifest; only the driver
+writes the manifest. A job says what one input becomes (I3D rgb/flow here, poses in
+``augrgb.extract.pose_pipeline``). For I3D, one video at a time flows decode -> preprocess ->
+(optical flow) -> snippets -> batched I3D; decoding runs in a background thread so it overlaps with
+the network; TV-L1 flow runs its frame pairs in parallel processes."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -39,16 +41,23 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpe
 ENCODERS = {"rgb": "i3d-inceptionv1-kinetics400-rgb", "flow": "i3d-inceptionv1-kinetics400-flow"}
 
 
-def collect_inputs(inputs: Sequence[str | Path], folders_are_items: bool = False) -> list[Path]:
-    """Expand video files, folders (recursively, by video suffix) and list files (one path per line).
+def is_video_file(path: Path) -> bool:
+    """True for a file name with a video suffix (what folders are searched for by default)."""
+    return path.suffix.lower() in VIDEO_SUFFIXES
 
+
+def collect_inputs(inputs: Sequence[str | Path], folders_are_items: bool = False,
+                   accepts: Callable[[Path], bool] = is_video_file) -> list[Path]:
+    """Expand input files, folders (recursively, the files ``accepts`` takes) and list files (one path per line).
+
+    A ``.txt``/``.lst``/``.list`` file is a list file unless ``accepts`` takes it as an input itself.
     With ``folders_are_items`` a folder is itself one input (a folder of flow images).
     """
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir() and not folders_are_items:
-            found.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()))
-        elif item.suffix.lower() in (".txt", ".lst", ".list") and item.is_file():
+            found.extend(sorted(p for p in item.rglob("*") if p.is_file() and accepts(p)))
+        elif item.suffix.lower() in (".txt", ".lst", ".list") and item.is_file() and not accepts(item):
             for line in item.read_text().splitlines():
                 line = line.strip()
                 if line and not line.startswith("#"):
@@ -59,9 +68,13 @@ def collect_inputs(inputs: Sequence[str | Path], folders_are_items: bool = False
     return found
 
 
-def video_id_of(path: Path) -> str:
-    """The id a video is stored under: its file name without the extension (a folder's name)."""
-    return path.name if path.is_dir() else path.stem
+def video_id_of(path: Path, strip_suffix: str | None = None) -> str:
+    """The id a video is stored under: its file name without the extension (a folder's name), minus
+    ``strip_suffix`` where the name ends with it (``_rgb``: NTU's ``S001..._rgb.avi`` -> ``S001...``)."""
+    name = path.name if path.is_dir() else path.stem
+    if strip_suffix and name.endswith(strip_suffix):
+        name = name[: -len(strip_suffix)]
+    return name
 
 
 @dataclass
@@ -75,6 +88,37 @@ class VideoResult:
     snippets: int = 0
     frames: int = 0
     flags: list[str] = field(default_factory=list)
+
+
+class Worker(Protocol):
+    """A started job in one process: its models are loaded; ``extract`` stores one input or raises."""
+
+    def extract(self, video_id: str, path: Path) -> VideoResult:
+        """Extract and store one input; raises InputError (or OSError, ValueError ...) for a bad one."""
+
+    def close(self) -> None:
+        """Release what :meth:`Job.start` acquired (processes, files)."""
+
+
+class Job(Protocol):
+    """One modality's extraction, picklable so worker processes can start it: the batch loop of
+    :func:`run_batch` is the same for every modality, only what is done with one input differs."""
+
+    cfg: ExtractConfig
+    store: str
+    modality: str  # the manifest entry and progress label of this job's results
+
+    def sized(self, workers: int, cpus: int) -> Job:
+        """This job for ``workers`` inputs in parallel on ``cpus`` cores (its share of threads)."""
+
+    def is_done(self, store: FeatureStore, video_id: str) -> bool:
+        """Whether ``video_id`` already has what this job writes (skipped unless overwriting)."""
+
+    def notices(self) -> list[str]:
+        """Warnings printed once before the first input."""
+
+    def start(self) -> Worker:
+        """Load what every input needs (models) once per process; fails early on a bad setup."""
 
 
 def _batches(snippets: Iterator[Snippet], size: int) -> Iterator[list[Snippet]]:
@@ -181,17 +225,31 @@ def feature_attrs(cfg: ExtractConfig, encoder_name: str, weights_sha: str, weigh
 
 @dataclass
 class ExtractJob:
-    """Everything a (worker) process needs to extract one modality (picklable)."""
+    """Everything a (worker) process needs to extract one I3D modality, rgb or flow (picklable)."""
 
     cfg: ExtractConfig
     store: str
     modality: str = "rgb"
     weights: str | None = None
     cache: str | None = None
-    threads: int = 1  # torch CPU threads; set by the engine from the CPUs each worker has
+    threads: int = 1  # torch CPU threads; set by the engine (see sized) from the CPUs each worker has
     flow_method: str = "tvl1"
-    flow_workers: int | None = None  # processes for flow frame pairs; None: the engine decides
+    flow_workers: int | None = None  # processes computing flow pairs; None: all the worker's cores (see sized)
     flow_images: str | None = None  # save flow images under this folder, one subfolder per video
+
+    def sized(self, workers: int, cpus: int) -> ExtractJob:
+        """This job for ``workers`` parallel videos on ``cpus`` cores: torch threads, and flow processes
+        (all cores when one video runs at a time)."""
+        return replace(self, threads=max(1, cpus // workers), flow_workers=1 if workers > 1 else (self.flow_workers or cpus))
+
+    def is_done(self, store: FeatureStore, video_id: str) -> bool:
+        return store.has(video_id, self.modality)
+
+    def notices(self) -> list[str]:
+        if self.modality == "flow" and self.weights is None and not weights_path("i3d-flow", self.cache).is_file():
+            return ["warning: no flow I3D weights (--flow-weights or `augrgb weights fetch i3d-flow --from PATH`); using "
+                    "cross-modality initialisation from the RGB weights, recorded in the feature attributes"]
+        return []
 
     def make_encoder(self) -> tuple[SnippetEncoder, str, str]:
         """The I3D of this modality, its weights' SHA-256 and a description of where they came from."""
@@ -199,43 +257,66 @@ class ExtractJob:
         model, sha, source = load_i3d(self.modality, path=self.weights, cache=self.cache)
         return SnippetEncoder(model, self.cfg.precision, self.cfg.device), sha, source
 
-    def run(self, bundle: tuple[SnippetEncoder, str, str], flow: FlowComputer | None, video_id: str, path: Path) -> VideoResult:
-        """Extract and store one video; any bad input becomes a failed result."""
-        encoder, sha, source = bundle
-        try:
-            images = path_in(self.flow_images, video_id, "") if self.flow_images else None
-            features, meta = encode_video(path, encoder, self.cfg, flow=flow, flow_images=images)
-            attrs = feature_attrs(self.cfg, ENCODERS[self.modality], sha, source, path, meta,
-                                  self.flow_method if self.modality == "flow" else "")
-            FeatureStore(self.store).write(video_id, self.modality, features.astype(np.float32), attrs)
-        except InputError as exc:
-            return VideoResult(video_id, str(path), "failed", exc.reason)
-        except (OSError, RuntimeError, ValueError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            return VideoResult(video_id, str(path), "failed", f"{exc.__class__.__name__}: {first}")
+    def start(self) -> I3DWorker:
+        """Load the encoder (and start the flow processes) once per process."""
+        return I3DWorker(self, *self.make_encoder())
+
+
+class I3DWorker:
+    """A started :class:`ExtractJob`: extracts and stores one video at a time."""
+
+    def __init__(self, job: ExtractJob, encoder: SnippetEncoder, sha: str, source: str) -> None:
+        self.job, self.encoder, self.sha, self.source = job, encoder, sha, source
+        self.flow = FlowComputer(job.flow_method, job.flow_workers) if job.modality == "flow" else None
+
+    def extract(self, video_id: str, path: Path) -> VideoResult:
+        job = self.job
+        images = path_in(job.flow_images, video_id, "") if job.flow_images else None
+        features, meta = encode_video(path, self.encoder, job.cfg, flow=self.flow, flow_images=images)
+        attrs = feature_attrs(job.cfg, ENCODERS[job.modality], self.sha, self.source, path, meta,
+                              job.flow_method if job.modality == "flow" else "")
+        FeatureStore(job.store).write(video_id, job.modality, features.astype(np.float32), attrs)
         return VideoResult(video_id, str(path), "done", snippets=len(features), frames=meta["frames"], flags=meta["flags"])
 
-    def flow_computer(self) -> FlowComputer | None:
-        return FlowComputer(self.flow_method, self.flow_workers) if self.modality == "flow" else None
+    def close(self) -> None:
+        if self.flow is not None:
+            self.flow.close()
 
 
-def extract(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractConfig, *, modality: str = "rgb",
-            weights: str | None = None, cache: str | None = None, overwrite: bool = False, progress: bool = True,
-            flow_method: str = "tvl1", flow_workers: int | None = None, flow_images: str | Path | None = None,
-            from_flow_images: bool = False, engine: Engine | None = None,
-            report: Callable[[str], None] = print) -> list[VideoResult]:
-    """Extract ``modality`` (rgb or flow) I3D features of every input into ``store_dir``; one result per video.
+def _reason_at(exc: InputError, path: Path) -> str:
+    """The reason of an error about ``path``, keeping where in the input it is (``line 7: ...``) or what else it names."""
+    where, name = str(exc.source), str(path)
+    if where == name:
+        return exc.reason
+    if where.startswith(name + ":") and where[len(name) + 1:].isdigit():
+        return f"line {where[len(name) + 1:]}: {exc.reason}"
+    return f"{where}: {exc.reason}"
 
-    Finished videos are skipped unless ``overwrite``; a failing video is recorded with its
-    reason and the batch goes on. ``engine`` runs the videos (default: this machine, see
-    ``augrgb.extract.engines``); whatever it is, only this process writes the manifest.
+
+def attempt(worker: Worker, video_id: str, path: Path) -> VideoResult:
+    """Extract one input; any bad input becomes a failed result with a one-line reason."""
+    try:
+        return worker.extract(video_id, path)
+    except InputError as exc:
+        return VideoResult(video_id, str(path), "failed", _reason_at(exc, path))
+    except (OSError, RuntimeError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return VideoResult(video_id, str(path), "failed", f"{exc.__class__.__name__}: {first}")
+
+
+def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progress: bool = True,
+              id_suffix_strip: str | None = None, engine: Engine | None = None,
+              report: Callable[[str], None] = print) -> list[VideoResult]:
+    """Run ``job`` on every input path: check ids, skip finished ones unless ``overwrite``, extract the rest
+    with ``engine`` (default: this machine, ``cfg.workers`` processes), record every outcome in the store's
+    manifest; one result per input. A failing input is recorded with its reason and the batch goes on.
     """
-    store = FeatureStore(store_dir)
+    store = FeatureStore(job.store)
     results: list[VideoResult] = []
     todo: list[tuple[str, Path]] = []
     seen: dict[str, Path] = {}
-    for path in collect_inputs(inputs, folders_are_items=from_flow_images):
-        vid = video_id_of(path)
+    for path in paths:
+        vid = video_id_of(path, id_suffix_strip)
         try:
             check_video_id(vid)
             if vid in seen:
@@ -244,31 +325,28 @@ def extract(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractCon
             results.append(VideoResult(vid, str(path), "failed", exc.reason))
             continue
         seen[vid] = path
-        if not overwrite and store.has(vid, modality):
+        if not overwrite and job.is_done(store, vid):
             results.append(VideoResult(vid, str(path), "skipped", "already extracted"))
         else:
             todo.append((vid, path))
     for res in results:
         if res.status == "failed":
             report(f"{res.source}: {res.reason}")
-            store.record(res.video_id, modality, "failed", res.source, res.reason)
+            store.record(res.video_id, job.modality, "failed", res.source, res.reason)
 
-    job = ExtractJob(cfg, str(store_dir), modality, weights, cache, flow_method=flow_method, flow_workers=flow_workers,
-                     flow_images=str(flow_images) if flow_images else None)
-    bar = tqdm(total=len(todo), desc=f"{modality} features", unit="video", disable=not progress or not todo)
+    bar = tqdm(total=len(todo), desc=f"{job.modality} features", unit="video", disable=not progress or not todo)
 
     def finish(res: VideoResult) -> None:
         results.append(res)
-        store.record(res.video_id, modality, res.status, res.source, res.reason,
+        store.record(res.video_id, job.modality, res.status, res.source, res.reason,
                      snippets=res.snippets, frames=res.frames, flags=res.flags)
         if res.status == "failed":
             (bar.write if progress else report)(f"{res.source}: {res.reason}")
         bar.update(1)
 
-    if todo and modality == "flow" and weights is None and not weights_path("i3d-flow", cache).is_file():
-        print("warning: no flow I3D weights (--flow-weights or `augrgb weights fetch i3d-flow --from PATH`); "
-              "using cross-modality initialisation from the RGB weights, recorded in the feature attributes", file=sys.stderr)
     if todo:
+        for notice in job.notices():
+            print(notice, file=sys.stderr)
         if engine is None:
             from augrgb.extract.engines import LocalEngine  # engines import this module
 
@@ -277,3 +355,19 @@ def extract(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractCon
             finish(res)
     bar.close()
     return results
+
+
+def extract(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractConfig, *, modality: str = "rgb",
+            weights: str | None = None, cache: str | None = None, overwrite: bool = False, progress: bool = True,
+            flow_method: str = "tvl1", flow_workers: int | None = None, flow_images: str | Path | None = None,
+            from_flow_images: bool = False, id_suffix_strip: str | None = None, engine: Engine | None = None,
+            report: Callable[[str], None] = print) -> list[VideoResult]:
+    """Extract ``modality`` (rgb or flow) I3D features of every input into ``store_dir``; one result per video.
+
+    Finished videos are skipped unless ``overwrite``; a failing video is recorded with its reason and the
+    batch goes on. ``engine`` runs the videos (default: this machine); see :func:`run_batch`.
+    """
+    job = ExtractJob(cfg, str(store_dir), modality, weights, cache, flow_method=flow_method, flow_workers=flow_workers,
+                     flow_images=str(flow_images) if flow_images else None)
+    return run_batch(collect_inputs(inputs, folders_are_items=from_flow_images), job, overwrite=overwrite,
+                     progress=progress, id_suffix_strip=id_suffix_strip, engine=engine, report=report)

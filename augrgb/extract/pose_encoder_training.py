@@ -100,13 +100,14 @@ def _predict(model: nn.Module, inputs: Tensor, batch_size: int, device: torch.de
 def train_pose_encoder(snippet_joints: np.ndarray, snippet_labels: np.ndarray, kind: Kind = "multilabel", *,
                        epochs: int = 30, lr: float = 0.05, batch_size: int = 32, weight_decay: float = 1e-4,
                        arch: str = "2s-agcn", widths: Sequence[int] = PAPER_WIDTHS, num_person: int = 2,
-                       val_fraction: float = 0.0, seed: int = 0, device: str | torch.device = "cpu",
+                       holdout: np.ndarray | None = None, seed: int = 0, device: str | torch.device = "cpu",
                        ) -> tuple[nn.Module, dict[str, Any]]:
     """Train an AGCN on snippets (N, T, M, 25, 3) with multi-hot labels (N, C); return (model, metrics).
 
     SGD with Nesterov momentum 0.9 and cosine learning-rate decay (the paper uses SGD, lr 0.1, step decay).
-    With ``val_fraction`` > 0, a random part of the snippets is held out and the epoch with the lowest
-    validation loss is kept; otherwise the last epoch. BatchNorm statistics are recomputed over the
+    ``holdout`` (N,) bool marks validation snippets (e.g. the snippets of videos carved off with
+    :func:`augrgb.annotations.carve_validation`): they are not trained on, and the epoch with the lowest
+    validation loss is kept; without any, the last epoch. BatchNorm statistics are recomputed over the
     training snippets before any evaluation (:func:`recalibrate_batchnorm`). Metrics: per-epoch losses, and the returned
     model's loss, accuracy and mAP on the training (and validation) snippets.
     """
@@ -122,10 +123,14 @@ def train_pose_encoder(snippet_joints: np.ndarray, snippet_labels: np.ndarray, k
     inputs = snippets_to_tensor(np.stack([fit_bodies(s, num_person) for s in snippet_joints]))
     targets = classification_targets(snippet_labels, kind)
 
-    order = generator.permutation(len(inputs))
-    num_val = int(round(val_fraction * len(inputs)))
-    val_idx, train_idx = order[:num_val], order[num_val:]
-    model = POSE_ENCODERS[arch](num_classes, in_channels=3, num_person=num_person, widths=widths).to(device)
+    held = np.zeros(len(inputs), bool) if holdout is None else np.asarray(holdout, dtype=bool)
+    if held.shape != (len(inputs),):
+        raise ValueError(f"holdout must be a bool mask of the {len(inputs)} snippets, got shape {held.shape}")
+    val_idx, train_idx = np.flatnonzero(held), np.flatnonzero(~held)
+    if len(train_idx) < 2:
+        raise ValueError(f"need at least 2 training snippets, got {len(train_idx)}")
+    num_val = len(val_idx)
+    model = POSE_ENCODERS.build(arch, num_classes, in_channels=3, num_person=num_person, widths=widths).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     steps_per_epoch = max(1, -(-len(train_idx) // batch_size))
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
@@ -203,9 +208,9 @@ def load_pose_encoder(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         raise InputError(path, f"unsupported checkpoint version {checkpoint.get('version')!r} (expected {CHECKPOINT_VERSION})")
     arch = checkpoint.get("arch")
     if arch not in POSE_ENCODERS:
-        raise InputError(path, f"unknown pose encoder '{arch}' (known: {', '.join(POSE_ENCODERS)})")
+        raise InputError(path, f"unknown pose encoder '{arch}' (known: {', '.join(POSE_ENCODERS.names())})")
     try:
-        model = POSE_ENCODERS[arch](**checkpoint["config"])
+        model = POSE_ENCODERS.build(arch, **checkpoint["config"])
         model.load_state_dict(checkpoint["state_dict"])
     except (TypeError, KeyError, RuntimeError) as exc:
         raise InputError(path, f"checkpoint does not match the {arch} model ({str(exc).splitlines()[0][:200]})") from None

@@ -1,7 +1,8 @@
 """Pose snippets: cut a skeleton sequence on the snippet grid, normalise each snippet, encode it with AGCN.
 
-The grid is the RGB one: ``1 + ceil(max(N - snippet, 0) / stride)`` snippets, snippet i covering frames
-``[i*stride, i*stride + snippet)``, frames past the end repeating the last frame.
+The grid is the RGB one (:mod:`augrgb.extract.snippets`): ``1 + ceil(max(N - snippet, 0) / stride)``
+snippets, snippet i covering frames ``[i*stride, i*stride + snippet)``, frames past the end repeating
+the last frame.
 """
 
 from __future__ import annotations
@@ -14,19 +15,9 @@ from torch import nn
 
 from augrgb.extract.skeleton_layout import CENTRE_JOINT, JOINT_NAMES
 from augrgb.extract.skeletons import fit_bodies
+from augrgb.extract.snippets import snippet_frame_indices
 
 _SIDES = tuple(JOINT_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
-
-
-def snippet_frame_indices(num_frames: int, snippet: int = 16, stride: int = 16) -> np.ndarray:
-    """(S, snippet) frame indices of every snippet, past-the-end indices clamped to the last frame."""
-    if num_frames < 1:
-        raise ValueError("a sequence needs at least one frame to be cut into snippets")
-    if snippet < 1 or stride < 1:
-        raise ValueError(f"snippet and stride must be positive, got {snippet} and {stride}")
-    count = 1 + math.ceil(max(num_frames - snippet, 0) / stride)
-    starts = np.arange(count)[:, None] * stride
-    return np.minimum(starts + np.arange(snippet)[None, :], num_frames - 1)
 
 
 def cut_snippets(joints: np.ndarray, snippet: int = 16, stride: int = 16) -> np.ndarray:

@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from augrgb.errors import InputError
+from augrgb.extract.resample import IndexResampler, as_rate
 from augrgb.extract.skeleton_layout import NUM_JOINTS
 
 KINECT_FPS = 30.0  # NTU RGB+D and PKU-MMD were both recorded with Kinect v2 at 30 frames/s
 NTU_BODY_VALUES = 10  # bodyID clippedEdges handLeft(Confidence,State) handRight(Confidence,State) isRestricted leanX leanY trackingState
 NTU_JOINT_VALUES = 12  # x y z depthX depthY colorX colorY orientationW/X/Y/Z trackingState
 PKU_VALUES = 2 * NUM_JOINTS * 3
+MAX_GAP = 5  # frames without a body filled from its neighbours (0.2 s at 25 fps); longer gaps stay zeros
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,27 @@ class _Lines:
             raise self.error(f"{what}: non-finite value")
         return values
 
+    def table(self, what: str, count: int, width: int) -> np.ndarray:
+        """The next ``count`` lines ("{what} 1", ...) of ``width`` numbers each as a (count, width) array, converted
+        in one call; a bad line is reported exactly as :meth:`floats` reports it."""
+        rows, numbers = [], []
+        for i in range(count):
+            tokens = self.values(f"{what} {i + 1}")
+            if len(tokens) != width:
+                raise self.error(f"expected {width} values for {what} {i + 1}, got {len(tokens)}")
+            rows.append(tokens)
+            numbers.append(self.lineno)
+        try:
+            values = np.array(rows, dtype=np.float64)
+        except ValueError:
+            values = None
+        if values is None or not np.isfinite(values).all():  # line by line, to name the first bad one
+            last = self.lineno
+            values = np.stack([self.floats(f"{what} {i + 1}", width, tokens)
+                               for i, (tokens, self.lineno) in enumerate(zip(rows, numbers))])
+            self.lineno = last
+        return values
+
     def integer(self, what: str) -> int:
         tokens = self.values(what)
         if len(tokens) != 1:
@@ -142,7 +165,7 @@ def read_ntu_skeleton(path: str | Path, max_bodies: int = 2) -> Skeleton:
             num_joints = lines.integer("joint count")
             if num_joints != NUM_JOINTS:
                 raise lines.error(f"expected {NUM_JOINTS} joints, got {num_joints}")
-            xyz = np.stack([lines.floats(f"joint {j + 1}", NTU_JOINT_VALUES)[:3] for j in range(NUM_JOINTS)])
+            xyz = lines.table("joint", NUM_JOINTS, NTU_JOINT_VALUES)[:, :3]
             # The same id twice in one frame (rare Kinect glitch): keep both as separate tracks.
             key = (body_id, seen.get(body_id, 0))
             seen[body_id] = key[1] + 1
@@ -188,6 +211,66 @@ def fit_bodies(joints: np.ndarray, max_bodies: int) -> np.ndarray:
         return pack_bodies([joints[:, b] for b in range(num_bodies)], max_bodies, num_frames)
     pad = np.zeros((num_frames, max_bodies - num_bodies, *joints.shape[2:]), dtype=np.float32)
     return np.concatenate([joints.astype(np.float32), pad], axis=1)
+
+
+def fill_gaps(joints: np.ndarray, present: np.ndarray, max_gap: int = MAX_GAP) -> np.ndarray:
+    """Fill runs of absent frames in (T, V, 3) joints: runs of at most ``max_gap`` frames are linearly
+    interpolated between the neighbouring detections (held at the sequence ends); longer runs are zeros."""
+    out = np.where(present[:, None, None], joints, 0.0).astype(np.float32)
+    num_frames = len(present)
+    t = 0
+    while t < num_frames:
+        if present[t]:
+            t += 1
+            continue
+        end = t
+        while end < num_frames and not present[end]:
+            end += 1
+        if end - t <= max_gap and (t > 0 or end < num_frames):
+            before, after = (out[t - 1] if t > 0 else out[end]), (out[end] if end < num_frames else out[t - 1])
+            weight = (np.arange(t, end) - (t - 1))[:, None, None] / (end - t + 1)
+            out[t:end] = (1 - weight) * before + weight * after
+        t = end
+    return out
+
+
+def person_present(joints: np.ndarray) -> np.ndarray:
+    """(T,) bool: frames of (T, M, V, 3) joints where at least one body is present (not all zero)."""
+    return np.abs(joints).sum(axis=(1, 2, 3)) > 0
+
+
+def fill_body_gaps(joints: np.ndarray, max_gap: int = MAX_GAP) -> np.ndarray:
+    """Apply :func:`fill_gaps` to every body slot of (T, M, V, 3) joints that is present at all."""
+    out = joints.astype(np.float32, copy=True)
+    for slot in range(joints.shape[1]):
+        present = np.abs(joints[:, slot]).sum(axis=(1, 2)) > 0
+        if present.any() and not present.all():
+            out[:, slot] = fill_gaps(joints[:, slot], present, max_gap)
+    return out
+
+
+def resample_frames(joints: np.ndarray, source_fps: float, target_fps: float) -> np.ndarray:
+    """Resample a frame sequence from ``source_fps`` to ``target_fps`` by the video decoder's frame-index rule
+    (output frame k is source frame floor(k * S / T); ceil(n * T / S) frames)."""
+    resampler = IndexResampler(as_rate(source_fps), as_rate(target_fps))
+    indices = [resampler.source_index(k) for k in range(resampler.output_count(len(joints)))]
+    return joints[np.asarray(indices, dtype=np.int64)]
+
+
+def looks_like_pku(path: str | Path) -> bool:
+    """True when the first non-blank line of ``path`` holds 150 numbers (a PKU-MMD skeleton, not a list of files)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                tokens = line.split()
+                if tokens:
+                    if len(tokens) != PKU_VALUES:
+                        return False
+                    np.asarray(tokens, dtype=np.float64)
+                    return True
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return False
 
 
 READERS: dict[str, Callable[..., Skeleton]] = {

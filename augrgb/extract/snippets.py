@@ -22,6 +22,17 @@ def num_snippets(num_frames: int, snippet: int, stride: int) -> int:
     return 1 + math.ceil(max(num_frames - snippet, 0) / stride)
 
 
+def snippet_frame_indices(num_frames: int, snippet: int = 16, stride: int = 16) -> np.ndarray:
+    """(S, snippet) frame indices of every snippet on the grid, past-the-end indices clamped to the last frame
+    (the padding :func:`iter_snippets` applies to a stream)."""
+    if num_frames < 1:
+        raise ValueError("a sequence needs at least one frame to be cut into snippets")
+    if not 1 <= stride <= snippet:
+        raise ValueError(f"need 1 <= stride <= snippet (got stride {stride}, snippet {snippet}): frames would be skipped")
+    starts = np.arange(num_snippets(num_frames, snippet, stride))[:, None] * stride
+    return np.minimum(starts + np.arange(snippet)[None, :], num_frames - 1)
+
+
 def snippet_centers(count: int, snippet: int, stride: int, fps: float) -> np.ndarray:
     """Time (s) of each snippet's middle frame, ``(i*stride + (snippet - 1)/2) / fps``.
 

@@ -1,7 +1,8 @@
 """The feature store: one HDF5 file per video, one dataset per modality, plus a manifest.
 
 Layout: ``STORE/<video_id>.h5`` holds datasets such as ``rgb`` (T, 1024), ``flow`` (T, 1024),
-``pose`` (T, 256) and ``skeleton`` (frames, M, 25, 3), each with its provenance attributes.
+``pose`` (T, 256), ``skeleton`` (frames, M, 25, 3) and ``skeleton_present`` (frames,), each with its
+provenance attributes.
 Every write goes to a temporary file in STORE that is renamed over the old one, so an
 interrupted run never leaves a half file and never loses datasets written before.
 ``STORE/manifest.json`` lists every video and modality with status done/failed and the reason.
@@ -74,21 +75,27 @@ class FeatureStore:
 
     def write(self, video_id: str, modality: str, data: np.ndarray, attrs: Mapping[str, Any] | None = None) -> Path:
         """Add or replace dataset ``modality`` of ``video_id`` atomically, keeping its other datasets."""
+        return self.write_datasets(video_id, {modality: (data, attrs or {})})
+
+    def write_datasets(self, video_id: str, datasets: Mapping[str, tuple[np.ndarray, Mapping[str, Any]]]) -> Path:
+        """Add or replace several datasets ``{name: (data, attrs)}`` of ``video_id`` in one atomic replacement."""
         path = self.path(video_id)
-        data = np.asarray(data)
-        if data.dtype.kind == "f" and not np.isfinite(data).all():
-            raise InputError(video_id, f"refusing to store {modality} features containing NaN or Inf")
+        arrays = {name: np.asarray(data) for name, (data, _) in datasets.items()}
+        for name, data in arrays.items():
+            if data.dtype.kind == "f" and not np.isfinite(data).all():
+                raise InputError(video_id, f"refusing to store {name} features containing NaN or Inf")
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{video_id}.", suffix=".h5.tmp")
         os.close(fd)
         try:
             if path.is_file():
                 shutil.copyfile(path, tmp)
             with h5py.File(tmp, "a") as h5:
-                if modality in h5:
-                    del h5[modality]
-                dset = h5.create_dataset(modality, data=data, compression="gzip" if data.size > 4096 else None)
-                for key, value in (attrs or {}).items():
-                    dset.attrs[key] = _attr_value(value)
+                for name, data in arrays.items():
+                    if name in h5:
+                        del h5[name]
+                    dset = h5.create_dataset(name, data=data, compression="gzip" if data.size > 4096 else None)
+                    for key, value in datasets[name][1].items():
+                        dset.attrs[key] = _attr_value(value)
                 h5.attrs["video_id"] = video_id
             os.replace(tmp, path)
         finally:
@@ -99,6 +106,10 @@ class FeatureStore:
     def read(self, video_id: str, modality: str) -> tuple[np.ndarray, dict[str, Any]]:
         """Dataset ``modality`` of ``video_id`` and its attributes."""
         return read_h5(self.path(video_id), modality)
+
+    def attrs(self, video_id: str, modality: str) -> dict[str, Any]:
+        """The attributes of dataset ``modality`` of ``video_id``, without reading the data."""
+        return read_h5(self.path(video_id), modality, data=False)[1]
 
     # ---- manifest -------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
@@ -125,8 +136,8 @@ class FeatureStore:
         write_text_atomic(self.root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 
-def read_h5(path: str | Path, modality: str) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read one dataset and its attributes from a per-video HDF5 file."""
+def read_h5(path: str | Path, modality: str, data: bool = True) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """Read one dataset (unless not ``data``) and its attributes from a per-video HDF5 file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "feature file not found")
@@ -135,7 +146,7 @@ def read_h5(path: str | Path, modality: str) -> tuple[np.ndarray, dict[str, Any]
             if modality not in h5:
                 raise InputError(path, f"no '{modality}' dataset (has: {', '.join(h5.keys()) or 'none'})")
             dset = h5[modality]
-            return dset[()], {k: _python_value(v) for k, v in dset.attrs.items()}
+            return (dset[()] if data else None), {k: _python_value(v) for k, v in dset.attrs.items()}
     except OSError as exc:
         raise InputError(path, f"not a readable HDF5 file ({exc})") from None
 
