@@ -6,7 +6,13 @@ import argparse
 import json
 import sys
 
-from augrgb.detect.evaluate import evaluate_activitynet, evaluate_charades, evaluate_pku_mmd, evaluate_thumos14
+from augrgb.detect.evaluate import (
+    evaluate_activitynet,
+    evaluate_charades,
+    evaluate_frame_map,
+    evaluate_pku_mmd,
+    evaluate_thumos14,
+)
 from augrgb.detect.metrics import ACTIVITYNET_TIOU, PKU_MMD_TIOU, THUMOS14_TIOU
 from augrgb.errors import InputError
 
@@ -66,9 +72,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     event.add_argument("--json", action="store_true", help="print the result as one JSON object")
     event.set_defaults(func=_run_event_map)
 
+    frame = commands.add_parser(
+        "frame-map",
+        help="per-frame mAP of per-frame probabilities (augrgb detect's probabilities/ folder)",
+        description=(
+            "Per-frame mAP (Charades, MultiTHUMOS, TSU): AP per class over all frames of the predicted videos, "
+            "non-interpolated; frame t at t/fps is positive when start <= t/fps <= end. See docs/metrics.md."
+        ),
+    )
+    frame.add_argument("--gt", required=True, help="ground truth in any format the annotation readers detect (JSON, CSV, folder)")
+    frame.add_argument("--pred", required=True, help="probabilities: a folder of <video>.h5 files (DIR/probabilities) or one file")
+    frame.add_argument("--classes", help="class list file for the ground truth (default: what the reader finds, e.g. classes.txt)")
+    frame.add_argument("--subset", help="evaluate only this ground-truth subset (e.g. testing; default all)")
+    frame.add_argument(
+        "--average",
+        choices=["present", "nonzero"],
+        default="present",
+        help="present (default): mean over classes with a positive frame; nonzero: legacy mean over classes with AP > 0",
+    )
+    frame.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    frame.set_defaults(func=_run_frame_map)
+
 
 def _run_charades(args: argparse.Namespace) -> int:
     return _report(lambda: evaluate_charades(args.gt, args.pred, args.classes), args.json)
+
+
+def _run_frame_map(args: argparse.Namespace) -> int:
+    return _report(lambda: evaluate_frame_map(args.gt, args.pred, args.classes, args.subset, args.average), args.json)
 
 
 def _run_event_map(args: argparse.Namespace) -> int:
