@@ -62,6 +62,7 @@ def export_onnx(detector: Detector, out: Path) -> Path:
     dynamic = {"features": {2: "T"}, "mask": {2: "T"}, "probabilities": {2: "T"}}
     with replacing(out) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)  # the TorchScript-based exporter, no onnxscript needed
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)  # PDAN's strided slices
         torch.onnx.export(model, _example(detector), str(tmp), input_names=["features", "mask"],
                           output_names=["probabilities"], dynamic_axes=dynamic, opset_version=17, dynamo=False)
         proto = onnx.load(str(tmp))
