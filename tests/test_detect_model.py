@@ -2,7 +2,12 @@
 
 import importlib.util
 import json
+import os
+import re
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +119,28 @@ def test_export_cli_and_unknown_format(tmp_path, capsys):
     assert "--plot: does not apply" in capsys.readouterr().err
     with pytest.raises(InputError, match="unknown export format"):
         export(load_detector(model), "tflite", tmp_path / "m.tflite")
+
+
+def doc_snippet(marker: str) -> str:
+    """The python block of docs/detect.md that contains ``marker``."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "detect.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    (block,) = [b for b in blocks if marker in b]
+    return block
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("fmt, marker, file", [("torchscript", "torch.jit.load", "student.ts"),
+                                               pytest.param("onnx", "onnxruntime", "student.onnx", marks=pytest.mark.skipif(
+                                                   not HAS_ONNX, reason="onnx/onnxruntime not installed"))])
+def test_documented_snippets_run_without_augrgb(tmp_path, fmt, marker, file):
+    detector = load_detector(write_checkpoint(tmp_path / "s.pt", random_stream(3, "softmax"), ["a", "b", "c"]))
+    export(detector, fmt, tmp_path / file)
+    features = np.random.default_rng(3).normal(size=(23, 1024)).astype(np.float32)
+    np.save(tmp_path / "features.npy", features)
+    code = ("import sys\nsys.modules['augrgb'] = None  # any import of augrgb now fails\n" + doc_snippet(marker)
+            + "np.save('probs.npy', probs)\nassert meta['classes'] == ['a', 'b', 'c']\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "probs.npy"), detector.probabilities(features), atol=1e-5, rtol=0)

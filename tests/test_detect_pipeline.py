@@ -190,6 +190,20 @@ def test_detect_refuses_without_inputs_and_with_bad_options(tmp_path, capsys):
     assert "--format: belongs to" in capsys.readouterr().err
     assert run_detect("v.mp4", "--model", tmp_path / "missing.pt", "--out", tmp_path / "out") == 1
     assert "missing.pt: checkpoint not found" in capsys.readouterr().err
+    assert run_detect("v.mp4", "--model", model, "--out", tmp_path / "out", "--annotations", "gt.json") == 1
+    assert "--annotations: is only drawn in the --plot timelines" in capsys.readouterr().err
+
+
+def test_frame_map_refuses_probabilities_over_other_classes(dense_case, capsys):
+    tmp, _, store, gt = dense_case
+    two = write_checkpoint(tmp / "two.pt", random_stream(2), ["a", "b"])
+    assert run_detect("--features", store, "--model", two, "--out", tmp / "out", "v1") == 0
+    capsys.readouterr()
+    assert main(["evaluate", "frame-map", "--gt", str(gt), "--pred", str(tmp / "out" / "probabilities")]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "probabilities over 2 classes, ground truth has 3" in error
+    assert main(["evaluate", "frame-map", "--gt", str(gt), "--pred", str(tmp / "nothing")]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -86,7 +86,9 @@ class _Run:
         if self.has_features(video_id):
             features, attrs = self.store.read(video_id, "rgb")
             self.detector.check_features(attrs, self.store.path(video_id))
-            return np.asarray(features, np.float32), {"frames": int(attrs["frame_count"]), "source_fps": attrs.get("source_fps"),
+            cfg = self.extract_config
+            frames = attrs.get("frame_count") or (len(features) - 1) * cfg.stride + cfg.snippet  # older stores: whole snippets
+            return np.asarray(features, np.float32), {"frames": int(frames), "source_fps": attrs.get("source_fps"),
                                                       "flags": _flags(attrs.get("flags")), "features": str(self.store.path(video_id)),
                                                       "precision": attrs.get("precision", "")}
         from augrgb.extract.pipeline import encode_video
@@ -172,6 +174,8 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
     ``annotations``: ground truth drawn above the detections in the plots.
     """
     config = config or DetectConfig()
+    if annotations is not None and not plot:
+        raise InputError("--annotations", "is only drawn in the --plot timelines; add --plot")
     detector = load_detector(model)
     store = None
     if features is not None:
