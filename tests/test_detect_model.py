@@ -70,6 +70,9 @@ def test_decoding_settings_come_from_the_checkpoint(tmp_path):
     detector = load_detector(write_checkpoint(tmp_path / "s.pt", random_stream(2), ["a", "b"], features=features))
     cfg = detector.extract_config(precision="bf16", backend=None)
     assert (cfg.fps, cfg.snippet, cfg.stride, cfg.crop, cfg.precision) == (30.0, 16, 8, "resize", "bf16")
+    skipping = load_detector(write_checkpoint(tmp_path / "t.pt", random_stream(2), ["a", "b"], features={**FEATURES, "stride": 32}))
+    with pytest.raises(InputError, match=r"t.pt: unusable feature settings.*stride \(32\) must not exceed snippet"):
+        skipping.extract_config()
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from augrgb.detect.intervals import DECODERS
 from augrgb.errors import InputError
 
 _DETECT_ONLY = ("features", "annotations", "plot", "config", "decoder", "threshold", "close_gap", "min_length", "levels",
@@ -85,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                          "detections in the --plot timelines")
     p.add_argument("--plot", action="store_true", default=None, help="also write a timeline PNG per video")
     p.add_argument("--config", help="YAML file with any of the options below (command-line options override it)")
-    p.add_argument("--decoder", choices=["auto", "sparse", "dense", "multi-threshold"],
+    p.add_argument("--decoder", choices=["auto", *DECODERS.names()],
                    help="interval decoder (default auto: sparse for softmax heads, dense for sigmoid heads)")
     p.add_argument("--threshold", type=float, help="dense: one probability threshold for every class (default: the "
                                                    "checkpoint's per-class thresholds, else 0.5)")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 from torch import Tensor, nn
 
 from augrgb.distill.checkpoint import load_stream
@@ -86,7 +87,11 @@ class Detector:
         """How to decode a video for this model: its recorded grid and crop, plus runtime options
         (precision, batch_size, backend, device; ``None`` values are ignored)."""
         grid = {k: self.features[k] for k in ("fps", "snippet", "stride", "crop", "size", "short_side") if k in self.features}
-        return ExtractConfig(**grid, **{k: v for k, v in runtime.items() if v is not None})
+        try:
+            return ExtractConfig(**grid, **{k: v for k, v in runtime.items() if v is not None})
+        except ValidationError as exc:
+            problems = "; ".join(": ".join(filter(None, (".".join(map(str, e["loc"])), e["msg"]))) for e in exc.errors())
+            raise InputError(self.meta["path"], f"unusable feature settings or options ({problems})") from None
 
     def check_features(self, found: Mapping[str, Any], source: str | Path) -> None:
         """Refuse features whose settings differ from the model's (one line naming every difference)."""
