@@ -127,7 +127,7 @@ def _report(compute, as_json: bool) -> int:
     print(f"protocol: {summary.pop('protocol')}")
     for key, value in summary.items():
         if isinstance(value, list):
-            value = " ".join("nan" if v is None else f"{v:.4f}" for v in value)
+            value = " ".join("nan" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in value)
         elif isinstance(value, float):
             value = f"{value:.4f}"
         print(f"{key}: {'nan' if value is None else value}")
