@@ -31,6 +31,7 @@ from augrgb.detect.probabilities import VideoProbabilities, frame_probabilities,
 from augrgb.detect.settings import DetectConfig, build_decoder
 from augrgb.errors import InputError
 from augrgb.extract.store import FeatureStore
+from augrgb.memory import bound_heap_growth
 from augrgb.paths import check_video_id
 
 
@@ -172,7 +173,9 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
 
     ``features``: a feature store whose RGB features are used instead of decoding, when present.
     ``annotations``: ground truth drawn above the detections in the plots.
+    Sets the process's malloc options for bounded memory (:mod:`augrgb.memory`).
     """
+    bound_heap_growth()
     config = config or DetectConfig()
     if annotations is not None and not plot:
         raise InputError("--annotations", "is only drawn in the --plot timelines; add --plot")
