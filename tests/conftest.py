@@ -1,4 +1,4 @@
-"""Shared fixtures: the shared test videos and the real Kinetics-400 I3D RGB weights."""
+"""Shared fixtures: the real Kinetics-400 I3D RGB weights and model."""
 
 from __future__ import annotations
 
@@ -6,18 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_VIDEOS = REPO.parent / "shared" / "data" / "videos"
-
-
-def shared_video(name: str) -> Path:
-    """A video from ../shared/data/videos, skipping the test with a reason when it is absent."""
-    path = SHARED_VIDEOS / name
-    if not path.is_file():
-        pytest.skip(f"shared test video {path} not present")
-    return path
-
 
 @pytest.fixture(scope="session")
 def i3d_rgb_weights() -> Path:

@@ -7,7 +7,7 @@ import pytest
 
 from augrgb.cli import main
 from augrgb.extract.store import FeatureStore
-from tests.videos import smooth_frame, write_video
+from videos import smooth_frame, write_video
 
 pytestmark = pytest.mark.slow
 

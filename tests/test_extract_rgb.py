@@ -8,8 +8,7 @@ import pytest
 
 from augrgb.cli import main
 from augrgb.extract.store import FeatureStore
-from tests.conftest import shared_video
-from tests.videos import noise_frames, smooth_frame, truncate, write_audio, write_video
+from videos import noise_frames, shared_video, smooth_frame, truncate, write_audio, write_video
 
 pytestmark = pytest.mark.slow
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from augrgb.config import load_config
 from augrgb.errors import InputError
 from augrgb.extract.settings import ExtractConfig
+
+if TYPE_CHECKING:
+    from augrgb.extract.engines import Engine
 
 
 def _add_grid_options(p: argparse.ArgumentParser) -> None:
@@ -19,7 +23,7 @@ def _add_grid_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", choices=["center", "resize"], help="center: short side 256 then 224 centre crop (default); resize: straight to 224x224")
     p.add_argument("--precision", choices=["fp32", "bf16"], help="inference precision (default fp32)")
     p.add_argument("--batch-size", type=int, help="snippets per forward pass (default 8)")
-    p.add_argument("--workers", type=int, help="videos processed in parallel processes; CPU threads are shared among them (default 1)")
+    p.add_argument("--workers", type=int, help="local engine: videos processed in parallel processes; CPU threads are shared among them (default 1)")
     p.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
 
@@ -29,16 +33,52 @@ def _config_from(args: argparse.Namespace) -> ExtractConfig:
     return load_config(ExtractConfig, args.config, overrides)
 
 
+# RayEngine argument -> the option that sets it
+RAY_OPTIONS = {"address": "--address", "cpus_per_task": "--ray-cpus-per-task", "gpus_per_task": "--ray-gpus-per-task"}
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    """Where the videos are processed: this machine, or a Ray cluster (docs/scaling.md)."""
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this machine (default); ray: a pool of workers on a Ray cluster (pip install 'augrgb[distributed]')")
+    p.add_argument("--address", metavar="ADDR",
+                   help="Ray cluster to use: unset starts a private Ray instance on this machine; 'auto' joins the cluster "
+                        "started here with `ray start`; HOST:PORT joins that head node")
+    p.add_argument("--ray-cpus-per-task", type=int, metavar="N",
+                   help="CPUs each Ray worker reserves and uses for torch threads and flow (default 1)")
+    p.add_argument("--ray-gpus-per-task", type=float, metavar="G",
+                   help="GPUs each Ray worker reserves (default 0; 1 with --device cuda, 0.5 packs two workers per GPU)")
+
+
+def _engine_from(args: argparse.Namespace, cfg: ExtractConfig) -> Engine:
+    """The engine the options ask for; Ray options without --engine ray are an error, not ignored."""
+    from augrgb.extract.engines import ENGINES
+
+    given = {key: getattr(args, flag.lstrip("-").replace("-", "_")) for key, flag in RAY_OPTIONS.items()}
+    given = {key: value for key, value in given.items() if value is not None}
+    if args.engine != "ray":
+        if given:
+            raise InputError(RAY_OPTIONS[next(iter(given))], "only applies with --engine ray")
+        return ENGINES.build(args.engine)
+    if cfg.workers > 1:
+        raise InputError("--workers", "sets processes of the local engine; with --engine ray the number of workers "
+                                      "follows the cluster's resources (--ray-cpus-per-task, --ray-gpus-per-task)")
+    engine = ENGINES.build("ray", **given)
+    engine.check_device(cfg.device)  # before any video is touched
+    return engine
+
+
 def _run_extract(args: argparse.Namespace) -> int:
     from augrgb.extract.pipeline import extract
 
     cfg = _config_from(args)
+    engine = _engine_from(args, cfg)
     options = {}
     if args.modality == "flow":
         options = {"flow_method": args.method, "flow_workers": args.flow_workers, "flow_images": args.save_flow_images,
                    "from_flow_images": args.from_flow_images}
     results = extract(args.inputs, args.out, cfg, modality=args.modality, weights=args.weights, cache=args.cache_dir,
-                      overwrite=args.overwrite, progress=not args.quiet, **options)
+                      overwrite=args.overwrite, progress=not args.quiet, engine=engine, **options)
     counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
     print(f"{counts['done']} extracted, {counts['skipped']} already done, {counts['failed']} failed -> {args.out}")
     return 1 if counts["failed"] and not (counts["done"] or counts["skipped"]) else 0
@@ -96,6 +136,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             help="video files, folders of videos, or text files listing one video per line")
         parser.add_argument("--out", required=True, metavar="STORE", help="feature store folder (created if missing)")
         _add_grid_options(parser)
+        _add_engine_options(parser)
         parser.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
         parser.add_argument("--overwrite", action="store_true", help=f"re-extract videos that already have {what} features")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -106,7 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "initialisation from the RGB weights (with a warning, recorded in the attributes)")
     flow.add_argument("--method", choices=["tvl1", "dis", "farneback"], default="tvl1",
                       help="optical flow: tvl1 (default, what I3D's flow stream was trained on; slow), dis or farneback (fast)")
-    flow.add_argument("--flow-workers", type=int, help="processes computing flow frame pairs in parallel (default: all CPU cores)")
+    flow.add_argument("--flow-workers", type=int, help="processes computing flow frame pairs in parallel (default: all CPU cores; with --engine ray, --ray-cpus-per-task)")
     flow.add_argument("--save-flow-images", metavar="DIR",
                       help="also save the flow as uint8 JPEG pairs DIR/<video>/x_00001.jpg, y_00001.jpg (255*(f+20)/40)")
     flow.add_argument("--from-flow-images", action="store_true",

@@ -1,21 +1,20 @@
 """Batch extraction: inputs -> per-video snippet features in the store, resumable, failure-tolerant.
 
 One video at a time flows decode -> preprocess -> (optical flow) -> snippets -> batched I3D;
-decoding runs in a background thread so it overlaps with the network. Several videos can run
-in parallel processes (``workers``), each with its share of the CPU threads; TV-L1 flow runs
-its frame pairs in parallel processes instead. Only the driver writes the manifest.
+decoding runs in a background thread so it overlaps with the network. An engine
+(``augrgb.extract.engines``) runs the videos: in parallel processes on this machine, or on the
+workers of a Ray cluster. Only the driver writes the manifest.
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +31,9 @@ from augrgb.extract.store import FeatureStore
 from augrgb.extract.transforms import Preprocess
 from augrgb.extract.weights import load_i3d, weights_path
 from augrgb.paths import check_video_id, path_in
+
+if TYPE_CHECKING:
+    from augrgb.extract.engines import Engine
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 ENCODERS = {"rgb": "i3d-inceptionv1-kinetics400-rgb", "flow": "i3d-inceptionv1-kinetics400-flow"}
@@ -186,9 +188,9 @@ class ExtractJob:
     modality: str = "rgb"
     weights: str | None = None
     cache: str | None = None
-    threads: int = 1
+    threads: int = 1  # torch CPU threads; set by the engine from the CPUs each worker has
     flow_method: str = "tvl1"
-    flow_workers: int = 1
+    flow_workers: int | None = None  # processes for flow frame pairs; None: the engine decides
     flow_images: str | None = None  # save flow images under this folder, one subfolder per video
 
     def make_encoder(self) -> tuple[SnippetEncoder, str, str]:
@@ -217,26 +219,16 @@ class ExtractJob:
         return FlowComputer(self.flow_method, self.flow_workers) if self.modality == "flow" else None
 
 
-_PROCESS_STATE: dict = {}  # per worker process: the job, its encoder and flow computer, built once
-
-
-def _init_worker(job: ExtractJob) -> None:
-    _PROCESS_STATE.update(job=job, bundle=job.make_encoder(), flow=job.flow_computer())
-
-
-def _extract_in_worker(video_id: str, path: Path) -> VideoResult:
-    state = _PROCESS_STATE
-    return state["job"].run(state["bundle"], state["flow"], video_id, path)
-
-
 def extract(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractConfig, *, modality: str = "rgb",
             weights: str | None = None, cache: str | None = None, overwrite: bool = False, progress: bool = True,
             flow_method: str = "tvl1", flow_workers: int | None = None, flow_images: str | Path | None = None,
-            from_flow_images: bool = False, report: Callable[[str], None] = print) -> list[VideoResult]:
+            from_flow_images: bool = False, engine: Engine | None = None,
+            report: Callable[[str], None] = print) -> list[VideoResult]:
     """Extract ``modality`` (rgb or flow) I3D features of every input into ``store_dir``; one result per video.
 
     Finished videos are skipped unless ``overwrite``; a failing video is recorded with its
-    reason and the batch goes on.
+    reason and the batch goes on. ``engine`` runs the videos (default: this machine, see
+    ``augrgb.extract.engines``); whatever it is, only this process writes the manifest.
     """
     store = FeatureStore(store_dir)
     results: list[VideoResult] = []
@@ -261,10 +253,7 @@ def extract(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractCon
             report(f"{res.source}: {res.reason}")
             store.record(res.video_id, modality, "failed", res.source, res.reason)
 
-    cpus = os.cpu_count() or 1
-    workers = min(cfg.workers, max(len(todo), 1))
-    job = ExtractJob(cfg, str(store_dir), modality, weights, cache, threads=max(1, cpus // workers),
-                     flow_method=flow_method, flow_workers=1 if workers > 1 else (flow_workers or cpus),
+    job = ExtractJob(cfg, str(store_dir), modality, weights, cache, flow_method=flow_method, flow_workers=flow_workers,
                      flow_images=str(flow_images) if flow_images else None)
     bar = tqdm(total=len(todo), desc=f"{modality} features", unit="video", disable=not progress or not todo)
 
@@ -279,19 +268,12 @@ def extract(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractCon
     if todo and modality == "flow" and weights is None and not weights_path("i3d-flow", cache).is_file():
         print("warning: no flow I3D weights (--flow-weights or `augrgb weights fetch i3d-flow --from PATH`); "
               "using cross-modality initialisation from the RGB weights, recorded in the feature attributes", file=sys.stderr)
-    if todo and workers <= 1:
-        bundle = job.make_encoder()  # fails early (e.g. weights missing) before touching any video
-        computer = job.flow_computer()
-        try:
-            for vid, path in todo:
-                finish(job.run(bundle, computer, vid, path))
-        finally:
-            if computer is not None:
-                computer.close()
-    elif todo:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job,)) as pool:
-            futures = [pool.submit(_extract_in_worker, vid, path) for vid, path in todo]
-            for future in as_completed(futures):
-                finish(future.result())
+    if todo:
+        if engine is None:
+            from augrgb.extract.engines import LocalEngine  # engines import this module
+
+            engine = LocalEngine()
+        for res in engine.run(job, todo):
+            finish(res)
     bar.close()
     return results
