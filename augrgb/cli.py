@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "augrgb.synth.cli",
     "augrgb.extract.cli",
     "augrgb.distill.cli",
+    "augrgb.detect.detect_cli",
     "augrgb.detect.cli",
 )
 
