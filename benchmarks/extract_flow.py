@@ -61,11 +61,22 @@ def pairs_per_second(frames: list[np.ndarray], method: str, workers: int, cv_thr
 
 
 def flow_video_seconds_per_second(pairs_per_s: float, fps: float = 25.0) -> float:
-    """Seconds of video (at ``fps``, one flow pair per frame) whose flow is computed per wall-clock second.
-
-    The end-to-end comparison (flow + flow-I3D vs RGB-I3D per second of video) extends this with I3D timings.
-    """
+    """Seconds of video (at ``fps``, one flow pair per frame) whose flow is computed per wall-clock second."""
     return pairs_per_s / fps
+
+
+def i3d_seconds_per_snippet(in_channels: int, snippets: int = 4) -> float:
+    """Wall time of our batched I3D per 16x224x224 snippet (random weights: the cost does not depend on them)."""
+    from augrgb.extract.encoder import SnippetEncoder
+    from augrgb.extract.i3d import InceptionI3d
+
+    encoder = SnippetEncoder(InceptionI3d(in_channels=in_channels).eval())
+    dtype = np.uint8 if in_channels == 3 else np.float32
+    batch = np.zeros((snippets, 16, 224, 224, in_channels), dtype)
+    encoder.features(batch[:1])  # warm-up
+    start = time.perf_counter()
+    encoder.features(batch)
+    return (time.perf_counter() - start) / snippets
 
 
 def main() -> int:
@@ -97,6 +108,15 @@ def main() -> int:
               f"{rate / rates[0]:>11.2f}x")
     print(f"TV-L1 speed-up, {args.workers} worker processes vs 1: {rates[2] / rates[0]:.2f}x "
           f"(target >= {0.9 * args.workers:.1f}x with {args.workers} idle cores)")
+
+    # End to end, per second of 25 fps video: 25/16 snippets; flow also needs 25 frame pairs.
+    snippets_per_s_video = 25 / 16
+    rgb = i3d_seconds_per_snippet(3) * snippets_per_s_video
+    flow_i3d = i3d_seconds_per_snippet(2) * snippets_per_s_video
+    for label, rate in (("tvl1 (parallel)", rates[2]), ("dis", rates[3])):
+        flow = 25 / rate + flow_i3d
+        print(f"compute per second of video: RGB features {rgb:.2f} s; {label} flow features {flow:.2f} s "
+              f"(flow {25 / rate:.2f} s + flow I3D {flow_i3d:.2f} s) = {flow / rgb:.1f}x RGB")
     return 0
 
 
