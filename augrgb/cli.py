@@ -18,6 +18,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "augrgb.demo",
     "augrgb.synth.cli",
     "augrgb.extract.cli",
+    "augrgb.distill.cli",
+    "augrgb.detect.detect_cli",
     "augrgb.detect.cli",
 )
 

@@ -66,11 +66,28 @@ def load_config(model: type[T], source: str | Path | None = None, overrides: Map
             if not isinstance(data, dict):
                 raise InputError(path, f"section '{section}' must be a mapping")
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return validate_config(model, data, origin)
+
+
+def validate_config(model: type[T], data: Mapping[str, Any], origin: str | Path) -> T:
+    """``model`` from a mapping; unknown keys and wrong types are one error naming ``origin`` and the fields."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
         raise InputError(origin, f"invalid config ({problems})") from None
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``key="a.b"``, creating mappings on the way (for overrides)."""
+    *parents, last = key.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[last] = value
 
 
 def dump_config(config: BaseModel, path: str | Path) -> None:

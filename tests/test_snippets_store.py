@@ -39,7 +39,7 @@ def test_grid_edge_cases():
     assert list(iter_snippets(_frames(0))) == [] and num_snippets(0, 16, 16) == 0
     with pytest.raises(ValueError, match="stride"):
         list(iter_snippets(_frames(40), 16, 20))
-    assert snippet_centers(3, 16, 16, 25.0).tolist() == pytest.approx([8 / 25, 24 / 25, 40 / 25])
+    assert snippet_centers(3, 16, 16, 25.0).tolist() == pytest.approx([7.5 / 25, 23.5 / 25, 39.5 / 25])
 
 
 def test_store_writes_atomically_and_keeps_other_modalities(tmp_path):

@@ -6,7 +6,13 @@ import argparse
 import json
 import sys
 
-from augrgb.detect.evaluate import evaluate_activitynet, evaluate_charades, evaluate_pku_mmd, evaluate_thumos14
+from augrgb.detect.evaluate import (
+    evaluate_activitynet,
+    evaluate_charades,
+    evaluate_frame_map,
+    evaluate_pku_mmd,
+    evaluate_thumos14,
+)
 from augrgb.detect.metrics import ACTIVITYNET_TIOU, PKU_MMD_TIOU, THUMOS14_TIOU
 from augrgb.errors import InputError
 
@@ -66,9 +72,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     event.add_argument("--json", action="store_true", help="print the result as one JSON object")
     event.set_defaults(func=_run_event_map)
 
+    frame = commands.add_parser(
+        "frame-map",
+        help="per-frame mAP of per-frame probabilities (augrgb detect's probabilities/ folder)",
+        description=(
+            "Per-frame mAP (Charades, MultiTHUMOS, TSU): AP per class over all frames of the predicted videos, "
+            "non-interpolated; frame t at t/fps is positive when start <= t/fps <= end. See docs/metrics.md."
+        ),
+    )
+    frame.add_argument("--gt", required=True, help="ground truth in any format the annotation readers detect (JSON, CSV, folder)")
+    frame.add_argument("--pred", required=True, help="probabilities: a folder of <video>.h5 files (DIR/probabilities) or one file")
+    frame.add_argument("--classes", help="class list file for the ground truth (default: what the reader finds, e.g. classes.txt)")
+    frame.add_argument("--subset", help="evaluate only this ground-truth subset (e.g. testing; default all)")
+    frame.add_argument(
+        "--average",
+        choices=["present", "nonzero"],
+        default="present",
+        help="present (default): mean over classes with a positive frame; nonzero: legacy mean over classes with AP > 0",
+    )
+    frame.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    frame.set_defaults(func=_run_frame_map)
+
+    from augrgb.distill.cli import add_streams_command
+
+    add_streams_command(commands)
+
 
 def _run_charades(args: argparse.Namespace) -> int:
     return _report(lambda: evaluate_charades(args.gt, args.pred, args.classes), args.json)
+
+
+def _run_frame_map(args: argparse.Namespace) -> int:
+    return _report(lambda: evaluate_frame_map(args.gt, args.pred, args.classes, args.subset, args.average), args.json)
 
 
 def _run_event_map(args: argparse.Namespace) -> int:
@@ -96,7 +131,7 @@ def _report(compute, as_json: bool) -> int:
     print(f"protocol: {summary.pop('protocol')}")
     for key, value in summary.items():
         if isinstance(value, list):
-            value = " ".join("nan" if v is None else f"{v:.4f}" for v in value)
+            value = " ".join("nan" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in value)
         elif isinstance(value, float):
             value = f"{value:.4f}"
         print(f"{key}: {'nan' if value is None else value}")

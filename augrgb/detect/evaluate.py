@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from augrgb.annotations import read_annotations, read_charades_csv, read_class_ids, read_thumos_txt
+from augrgb.annotations import label_grid, num_frames_at, read_annotations, read_charades_csv, read_class_ids, read_thumos_txt
 from augrgb.annotations.charades import subset_from_file_name
 from augrgb.annotations.classes import ClassesArg
 from augrgb.annotations.thumos_txt import CLASS_LIST_FILES
@@ -23,14 +24,20 @@ from augrgb.detect.metrics import (
     THUMOS14_TIOU,
     CharadesResult,
     EventMapResult,
+    FrameMapResult,
     PkuMmdResult,
     activitynet_event_map,
     charades_localize_map,
+    frame_map,
     pku_mmd_event_map,
     thumos14_event_map,
 )
 from augrgb.detect.metrics.common import check_tiou
+from augrgb.detect.metrics.frame import FrameAverage
+from augrgb.detect.probabilities import check_same_classes, read_probabilities
 from augrgb.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 def evaluate_charades(gt_csv: str | Path, submission: str | Path, classes: ClassesArg = None) -> CharadesResult:
@@ -88,3 +95,49 @@ def evaluate_thumos14(
         raise InputError(gt_dir, "no numbered class list (detclasslist.txt); pass --classes")
     annotations = read_thumos_txt(gt_dir, subset=subset, classes=class_file)
     return thumos14_event_map(annotations, read_thumos14_detections(detections, read_class_ids(class_file)), tiou)
+
+
+def evaluate_frame_map(
+    gt: str | Path,
+    pred: str | Path,
+    classes: ClassesArg = None,
+    subset: str | None = None,
+    average: FrameAverage = "present",
+) -> FrameMapResult:
+    """Per-frame mAP of saved per-frame probabilities (``augrgb detect``'s ``probabilities/`` folder or one file).
+
+    Each video's labels come from :func:`label_grid` at the probabilities' fps over the frames of the
+    annotated duration (or of the predictions, when the duration is unknown); predictions shorter than
+    that repeat their last frame, longer ones are cut (warned beyond one second). Predicted videos not
+    in the ground truth (or its ``subset``) are skipped with a warning; ground-truth videos without
+    predictions are left out (warned), as per-frame mAP is over the evaluated frames.
+    """
+    annotations = read_annotations(gt, classes=classes)
+    if subset is not None:
+        annotations = annotations.subset(subset)
+    videos = read_probabilities(pred)
+    pred_classes = check_same_classes(videos)
+    if pred_classes != annotations.classes:
+        if len(pred_classes) != annotations.num_classes:
+            raise InputError(pred, f"probabilities over {len(pred_classes)} classes, ground truth has {annotations.num_classes}")
+        log.warning("%s: class names differ from the ground truth's; matching classes by index", pred)
+    scores, labels = [], []
+    for video_id, video in videos.items():
+        truth = annotations.videos.get(video_id)
+        if truth is None:
+            log.warning("video %r: probabilities but no ground truth; skipped", video_id)
+            continue
+        count = num_frames_at(truth.duration, video.fps) if truth.duration is not None else len(video.frames)
+        if abs(count - len(video.frames)) > video.fps:
+            log.warning("video %r: %d predicted frames, %d in the annotated duration", video_id, len(video.frames), count)
+        if count == 0:
+            continue
+        index = np.minimum(np.arange(count), len(video.frames) - 1)
+        scores.append(video.frames[index])
+        labels.append(label_grid(truth, annotations.num_classes, video.fps, count))
+    missing = [v for v in annotations.videos if v not in videos]
+    if missing:
+        log.warning("%d ground-truth video(s) have no probabilities (first: %r); not evaluated", len(missing), missing[0])
+    if not scores:
+        raise InputError(pred, "no predicted video is in the ground truth")
+    return frame_map(scores, labels, average)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from augrgb import __version__
 from augrgb.errors import InputError
+from augrgb.memory import bound_heap_growth
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.flow import FlowComputer, encode_for_i3d, read_flow_images
@@ -311,6 +312,7 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
     with ``engine`` (default: this machine, ``cfg.workers`` processes), record every outcome in the store's
     manifest; one result per input. A failing input is recorded with its reason and the batch goes on.
     """
+    bound_heap_growth()  # worker processes inherit it; long videos keep a bounded peak RSS
     store = FeatureStore(job.store)
     results: list[VideoResult] = []
     todo: list[tuple[str, Path]] = []

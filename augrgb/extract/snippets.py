@@ -34,8 +34,13 @@ def snippet_frame_indices(num_frames: int, snippet: int = 16, stride: int = 16) 
 
 
 def snippet_centers(count: int, snippet: int, stride: int, fps: float) -> np.ndarray:
-    """Time in seconds of the middle of each snippet, for aligning snippets with labels."""
-    return (np.arange(count) * stride + snippet / 2.0) / fps
+    """Time (s) of each snippet's middle frame, ``(i*stride + (snippet - 1)/2) / fps``.
+
+    Frame t is at time t/fps (the label rule), so a snippet's frames span
+    [i*stride/fps, (i*stride + snippet - 1)/fps] and this is their midpoint. Training labels
+    and evaluation upsampling both use it.
+    """
+    return (np.arange(count) * stride + (snippet - 1) / 2.0) / fps
 
 
 @dataclass

@@ -18,6 +18,7 @@ import numpy as np
 from augrgb.annotations import Annotations, label_grid, num_frames_at
 from augrgb.detect.metrics.common import json_list, json_number
 from augrgb.errors import InputError
+from augrgb.extract.snippets import snippet_centers
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class SnippetTiming:
 
     def centres(self, count: int) -> np.ndarray:
         """Time (s) of each snippet's middle frame: (i*stride + (snippet_length - 1)/2) / fps."""
-        return (np.arange(count) * self.stride + (self.snippet_length - 1) / 2) / self.fps
+        return snippet_centers(count, self.snippet_length, self.stride, self.fps)
 
 
 def upsample_scores(scores: np.ndarray, timing: SnippetTiming, times: np.ndarray) -> np.ndarray:

@@ -1,0 +1,156 @@
+"""Stage 2 entry points: ``train_teacher`` (one stream on a privileged modality) and ``train_student``
+(the RGB stream distilled from frozen teachers). Both write into the run folder ``cfg.out``:
+``best.pt`` (stream checkpoint selected on validation), ``last.pt`` (training state, every epoch),
+``run.json`` (run record), ``config.yaml`` and, with tensorboard installed, ``tensorboard/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from augrgb.annotations import carve_validation
+from augrgb.atomic import write_text_atomic
+from augrgb.distill import distributed
+from augrgb.distill.checkpoint import load_stream, save_stream
+from augrgb.distill.data import FeatureSource, VideoItem, feature_settings, load_annotations, load_videos
+from augrgb.distill.evaluation import dense_thresholds
+from augrgb.distill.losses import ObjectiveConfig
+from augrgb.distill.settings import RunConfig, StudentConfig, TeacherConfig
+from augrgb.distill.stream import Stream
+from augrgb.distill.trainer import RunResult, Stage, Teacher, Trainer, seed_everything
+from augrgb.errors import InputError
+
+log = logging.getLogger(__name__)
+
+# Config keys that may change between a run and its resumption (everything else must match).
+RESUMABLE_KEYS = ("out", "device", "features", "annotations", "teachers", "training.epochs",
+                  "training.early_stopping", "training.workers", "training.eval_batch_size")
+
+
+def train_teacher(cfg: TeacherConfig, *, resume: bool = False, progress: bool = False) -> RunResult:
+    """Train a stream on ``cfg.modality`` alone (classification loss), selected on validation mAP."""
+    stages = [Stage("train", ObjectiveConfig(terms={}), cfg.training.epochs)]
+    return _run(cfg, "teacher", [], stages, resume, progress)
+
+
+def train_student(cfg: StudentConfig, teachers: Sequence[str | Path] | None = None, *, resume: bool = False,
+                  progress: bool = False) -> RunResult:
+    """Train the RGB student with ``cfg.objective`` against frozen ``teachers`` (checkpoint paths;
+    default ``cfg.teachers``). With ``cfg.two_step`` (CRD): distillation alone, then classification."""
+    paths = list(teachers) if teachers is not None else list(cfg.teachers)
+    terms = cfg.objective.terms
+    if terms and not paths:
+        raise InputError("--teacher", f"the objective distils ({', '.join(terms)}) but no teacher checkpoint was given")
+    if cfg.two_step is None:
+        stages = [Stage("train", cfg.objective, cfg.training.epochs)]
+    else:
+        stages = [Stage("distill", ObjectiveConfig(classification_weight=0.0, terms=terms),
+                        cfg.two_step.distill_epochs, selects=False),
+                  Stage("classify", ObjectiveConfig(terms={}), cfg.training.epochs,
+                        freeze_filter=cfg.two_step.freeze_filter)]
+    loaded = []
+    if terms:   # a vanilla student (no term) needs neither the teachers nor their features
+        for path in paths:
+            stream, meta = load_stream(path)
+            loaded.append(Teacher(stream, meta["modality"], meta))
+    return _run(cfg, "student", loaded, stages, resume, progress)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and key not in ("filter_options", "annotation_options", "terms"):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _fingerprint(cfg: RunConfig, teachers: Sequence[Teacher]) -> dict[str, Any]:
+    """What must not change when a run is resumed: the config minus RESUMABLE_KEYS, the teachers' hashes."""
+    flat = _flatten(cfg.model_dump(mode="json"))
+    keep = {k: v for k, v in flat.items() if not any(k == r or k.startswith(f"{r}.") for r in RESUMABLE_KEYS)}
+    keep["teacher_sha256"] = [t.meta["sha256"] for t in teachers]
+    return keep
+
+
+def _check_teacher(teacher: Teacher, classes: list[str], head: str, items: Sequence[VideoItem]) -> None:
+    meta, where = teacher.meta, teacher.meta["path"]
+    if meta["classes"] != classes:
+        raise InputError(where, f"teacher was trained on {len(meta['classes'])} other classes than the "
+                                f"dataset's {len(classes)}")
+    if meta["head"] != head:
+        raise InputError(where, f"teacher has a {meta['head']} head, the dataset needs {head}")
+    dim = items[0].features[teacher.modality].shape[1]
+    if teacher.stream.hparams()["in_dim"] != dim:
+        raise InputError(where, f"teacher reads {teacher.stream.hparams()['in_dim']}-d {teacher.modality} "
+                                f"features, the store has {dim}-d")
+    data_grid = feature_settings(items, teacher.modality)
+    for key in ("fps", "snippet", "stride"):
+        if key in meta["features"] and key in data_grid and meta["features"][key] != data_grid[key]:
+            raise InputError(where, f"teacher's {teacher.modality} features have {key} {meta['features'][key]}, "
+                                    f"the store's have {data_grid[key]}")
+
+
+def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage], resume: bool,
+         progress: bool) -> RunResult:
+    ctx = distributed.setup(cfg.device)
+    try:
+        seed_everything(cfg.seed, cfg.deterministic)
+        out = Path(cfg.out)
+        if resume and not (out / "last.pt").is_file():
+            raise InputError(out, "nothing to resume (no last.pt)")
+        if not resume and (out / "last.pt").is_file():
+            raise InputError(out, "run folder already holds a run (last.pt): pass --resume or choose another --out")
+        dataset = cfg.dataset
+        annotations = load_annotations(cfg.annotations, dataset)
+        train_ann, val_ann = carve_validation(annotations, cfg.training.validation_fraction, cfg.seed,
+                                              dataset.train_subset)
+        source = FeatureSource(cfg.features, {"fps": dataset.fps, "snippet": dataset.snippet, "stride": dataset.stride})
+        modalities = list(dict.fromkeys([cfg.modality, *(t.modality for t in teachers)]))
+        show = progress and ctx.is_main
+        train_items, train_report = load_videos(source, train_ann, modalities, dataset.head, progress=show)
+        val_items, val_report = load_videos(source, val_ann, modalities, dataset.head, progress=show)
+        for teacher in teachers:
+            _check_teacher(teacher, annotations.classes, dataset.head, train_items)
+
+        torch.manual_seed(cfg.seed)
+        in_dim = train_items[0].features[cfg.modality].shape[1]
+        stream = Stream(in_dim, dataset.num_classes, dataset.head, cfg.stream.filter, cfg.stream.hidden,
+                        cfg.stream.dropout, cfg.stream.filter_options)
+        torch.manual_seed(int(np.random.SeedSequence([cfg.seed, ctx.rank]).generate_state(1)[0]))  # dropout per rank
+        features = feature_settings(train_items, cfg.modality)
+        teacher_info = [{"path": t.meta["path"], "sha256": t.meta["sha256"], "modality": t.modality} for t in teachers]
+        info = {"role": kind, "dataset": dataset.name, "seed": cfg.seed, "teachers": teacher_info,
+                "objective": getattr(cfg, "objective", ObjectiveConfig(terms={})).model_dump(mode="json")}
+
+        def save_best(model: Stream, validation: dict[str, Any], scores: np.ndarray, targets: np.ndarray) -> None:
+            thresholds = dense_thresholds(scores, targets) if dataset.head == "sigmoid" else None
+            save_stream(out / "best.pt", model, classes=annotations.classes, modality=cfg.modality,
+                        features=features, thresholds=thresholds,
+                        info={**info, "epoch": validation["epoch"],
+                              "validation": {k: v for k, v in validation.items() if k != "epoch"}})
+
+        header = {"kind": kind, "config": cfg.model_dump(mode="json"), "teachers": teacher_info,
+                  "world_size": ctx.world_size, "device": str(ctx.device),
+                  "data": {"train_videos": len(train_items), "validation_videos": len(val_items),
+                           "skipped": train_report.skipped + val_report.skipped, "features": features}}
+        if ctx.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        trainer = Trainer(stream=stream, modality=cfg.modality, teachers=teachers, stages=stages,
+                          head=dataset.head, num_classes=dataset.num_classes, train_items=train_items,
+                          val_items=val_items, training=cfg.training, seed=cfg.seed, amp=cfg.amp, ctx=ctx, out=out,
+                          save_best=save_best, record_header=header, fingerprint=_fingerprint(cfg, teachers),
+                          progress=progress)
+        return trainer.run(resume)
+    finally:
+        distributed.teardown(ctx)

@@ -1,0 +1,345 @@
+"""The epoch loop shared by teachers and students: optimisation, AMP, DDP, validation-based model
+selection, LR schedule, early stopping, per-epoch checkpoints and exact resume.
+
+A run is a list of :class:`Stage` (one for most runs; CRD's two steps are two). The stage that
+``selects`` drives the LR schedule, early stopping and ``best.pt``; earlier stages run all their
+epochs. ``last.pt`` (written after every epoch) holds the weights, optimiser, scheduler, scaler,
+RNG states and history, so a resumed run continues with the same next-epoch loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+
+from augrgb.distill import distributed
+from augrgb.distill.checkpoint import STATE_FORMAT, load_safe, save_atomic
+from augrgb.distill.data import Batch, ShardedBatchSampler, SnippetDataset, VideoItem
+from augrgb.distill.distributed import DistContext
+from augrgb.distill.evaluation import validation_metrics
+from augrgb.distill.losses import DistillationObjective, ObjectiveConfig
+from augrgb.distill.records import RunRecord, ScalarLogger, peak_memory
+from augrgb.distill.stream import Stream, StreamOutput
+from augrgb.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stage:
+    """Part of a schedule: an objective for ``epochs`` epochs; ``selects`` = model selection happens here."""
+
+    name: str
+    objective: ObjectiveConfig
+    epochs: int
+    selects: bool = True
+    freeze_filter: bool = False
+
+
+@dataclass
+class Teacher:
+    """A frozen stream, the modality it reads, and its checkpoint metadata."""
+
+    stream: Stream
+    modality: str
+    meta: dict[str, Any]
+
+
+class TrainModule(nn.Module):
+    """What DDP wraps: the stream being trained and the objective's own trainable heads."""
+
+    def __init__(self, stream: Stream, objective: DistillationObjective) -> None:
+        super().__init__()
+        self.stream, self.objective = stream, objective
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+                teachers: Sequence[StreamOutput]) -> tuple[torch.Tensor, dict[str, torch.Tensor], StreamOutput]:
+        student = self.stream(features, mask)
+        total, parts = self.objective(student, teachers, mask, labels)
+        return total, parts, student
+
+
+@dataclass
+class RunState:
+    """Everything the loop carries between epochs (and saves in ``last.pt``)."""
+
+    epoch: int = 0
+    stage: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    stale: int = 0
+    stopped: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    """Where a finished run put its outputs and what it selected."""
+
+    checkpoint: Path
+    record: Path
+    best_epoch: int
+    best_validation: dict[str, float]
+    history: list[dict[str, Any]]
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and torch; optionally ask torch for deterministic kernels."""
+    import os
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """bf16 autocast on CUDA where supported, else fp16; None (no autocast) on CPU or when disabled."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Runs the stages of one run on ``train``/``val`` items; only rank 0 writes into ``out``."""
+
+    def __init__(self, *, stream: Stream, modality: str, teachers: Sequence[Teacher], stages: Sequence[Stage],
+                 head: str, num_classes: int, train_items: Sequence[VideoItem], val_items: Sequence[VideoItem],
+                 training: Any, seed: int, amp: bool, ctx: DistContext, out: str | Path,
+                 save_best: Callable[[Stream, dict[str, Any], np.ndarray, np.ndarray], None],
+                 record_header: dict[str, Any], fingerprint: dict[str, Any], progress: bool = False) -> None:
+        self.stream, self.modality, self.teachers, self.stages = stream, modality, list(teachers), list(stages)
+        self.head, self.num_classes, self.training, self.seed = head, num_classes, training, seed
+        self.ctx, self.out, self.save_best, self.progress = ctx, Path(out), save_best, progress
+        self.train_items, self.val_items = list(train_items), list(val_items)
+        self.fingerprint = fingerprint
+        self.dtype = amp_dtype(ctx.device, amp)
+        modalities = list(dict.fromkeys([modality, *(t.modality for t in teachers)]))
+        self.dataset = SnippetDataset(train_items, modalities, head, num_classes, training.max_length, seed)
+        self.sampler = ShardedBatchSampler(len(train_items), training.batch_size, ctx.world_size, ctx.rank, seed)
+        self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=self.dataset.collate,
+                                 num_workers=training.workers, pin_memory=ctx.device.type == "cuda")
+        for teacher in self.teachers:
+            teacher.stream.to(ctx.device).eval().requires_grad_(False)
+        self.record = RunRecord(self.out / "run.json", record_header) if ctx.is_main else None
+        self.logger = ScalarLogger(self.out / "tensorboard") if ctx.is_main else None
+
+    # ------------------------------------------------------------------ stage setup
+    def _build(self, stage: Stage) -> None:
+        self.stream.requires_grad_(True)
+        if stage.freeze_filter:
+            self.stream.filter.requires_grad_(False)
+        objective = DistillationObjective(stage.objective, head=self.head, num_classes=self.num_classes,
+                                          student_dim=self.stream.filter.out_dim,
+                                          teacher_dims=[t.stream.filter.out_dim for t in self.teachers])
+        self.module = distributed.wrap(TrainModule(self.stream, objective), self.ctx)
+        self.objective = objective
+        params = [p for p in self.stream.parameters() if p.requires_grad] + objective.trainable_parameters()
+        self.optimizer = torch.optim.Adam(params, lr=self.training.lr, weight_decay=self.training.weight_decay)
+        critic = objective.critic_parameters()
+        self.critic_optimizer = torch.optim.Adam(critic, lr=self.training.lr, betas=(0.5, 0.9)) if critic else None
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="max", factor=self.training.lr_factor, patience=self.training.lr_patience)
+        self.scaler = torch.amp.GradScaler(self.ctx.device.type, enabled=self.dtype == torch.float16)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.ctx.device.type, dtype=self.dtype)
+
+    def _stage_bounds(self) -> list[tuple[int, int]]:
+        bounds, start = [], 0
+        for stage in self.stages:
+            bounds.append((start, start + stage.epochs))
+            start += stage.epochs
+        return bounds
+
+    # ------------------------------------------------------------------ state
+    def _save_state(self, state: RunState) -> None:
+        if not self.ctx.is_main:
+            return
+        save_atomic({
+            "format": STATE_FORMAT, "fingerprint": self.fingerprint, "epoch": state.epoch, "stage": state.stage,
+            "stream": self.stream.state_dict(), "objective": self.objective.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "critic_optimizer": None if self.critic_optimizer is None else self.critic_optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(), "rng": _rng_state(), "best_score": state.best_score,
+            "best_epoch": state.best_epoch, "stale": state.stale, "stopped": state.stopped,
+            "history": state.history, "wall_seconds": state.wall_seconds,
+        }, self.out / "last.pt")
+
+    def _load_state(self) -> tuple[RunState, dict[str, Any]]:
+        data = load_safe(self.out / "last.pt", STATE_FORMAT)
+        diff = sorted(k for k in set(self.fingerprint) | set(data["fingerprint"])
+                      if self.fingerprint.get(k) != data["fingerprint"].get(k))
+        if diff:
+            raise InputError(self.out / "last.pt", f"cannot resume: the run was made with different {', '.join(diff)}")
+        state = RunState(data["epoch"], data["stage"], data["best_score"], data["best_epoch"], data["stale"],
+                         data["stopped"], list(data["history"]), data["wall_seconds"])
+        self.stream.load_state_dict(data["stream"])
+        return state, data
+
+    # ------------------------------------------------------------------ epochs
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        from tqdm import tqdm
+
+        self.dataset.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
+        self.module.train()
+        sums: dict[str, float] = {}
+        steps = 0
+        for batch in tqdm(self.loader, desc=f"epoch {epoch}", unit="batch", leave=False,
+                          disable=not (self.progress and self.ctx.is_main)):
+            try:
+                parts = self._train_step(batch.to(self.ctx.device))
+            except FloatingPointError as err:
+                raise FloatingPointError(f"epoch {epoch}, step {steps + 1}: {err}") from None
+            for name, value in parts.items():
+                sums[name] = sums.get(name, 0.0) + value
+            steps += 1
+        return self._mean_over_ranks(sums, steps)
+
+    def _train_step(self, batch: Batch) -> dict[str, float]:
+        """One optimisation step on a batch already on the device; returns the loss parts."""
+        with self._autocast():
+            with torch.no_grad():
+                teachers = [t.stream(batch.features[t.modality], batch.mask) for t in self.teachers]
+            total, parts, student = self.module(batch.features[self.modality], batch.mask, batch.labels, teachers)
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"loss is {total.item()} (parts: { {k: round(float(v), 4) for k, v in parts.items()} })")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.critic_optimizer is not None:
+            self._critic_step(student, teachers, batch.mask)
+        return {name: float(value) for name, value in parts.items()}
+
+    def _critic_step(self, student: StreamOutput, teachers: Sequence[StreamOutput], mask: torch.Tensor) -> None:
+        """One step of the adversarial critic (SKD) on detached outputs; gradients averaged over ranks."""
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss = self.objective.critic_loss(student.detach(), [t.detach() for t in teachers], mask)
+        loss.backward()
+        distributed.average_gradients(self.objective.critic_parameters(), self.ctx)
+        self.critic_optimizer.step()
+
+    def _mean_over_ranks(self, sums: dict[str, float], steps: int) -> dict[str, float]:
+        names = sorted(sums)
+        values = torch.tensor([sums[n] for n in names] + [float(steps)], dtype=torch.float64, device=self.ctx.device)
+        if self.ctx.distributed:
+            dist.all_reduce(values)
+        return {n: float(v) / max(float(values[-1]), 1.0) for n, v in zip(names, values[:-1])}
+
+    # ------------------------------------------------------------------ the run
+    def run(self, resume: bool = False) -> RunResult:
+        state, saved = (self._load_state() if resume else (RunState(), None))
+        bounds = self._stage_bounds()
+        if self.record is not None:
+            self.record.epochs = list(state.history)
+            self.record.header["resumed_after_epoch"] = state.epoch if resume else None
+        started = time.perf_counter() - state.wall_seconds
+        for index, (stage, (first, last)) in enumerate(zip(self.stages, bounds)):
+            if state.stopped or state.epoch >= last:
+                continue
+            if saved is not None and saved["stage"] != index:
+                _set_rng_state(saved["rng"])      # resuming at a stage boundary: the new heads get the same init
+            self._build(stage)
+            if saved is not None and saved["stage"] == index:
+                self._restore(saved)
+            saved = None
+            state.stage = index
+            while state.epoch < last and not state.stopped:
+                state.epoch += 1
+                epoch_start = time.perf_counter()
+                train_parts = self._train_epoch(state.epoch)
+                val, scores, targets = validation_metrics(self.stream, self.val_items, self.modality,
+                                                          self.ctx.device, self.training.eval_batch_size)
+                score = distributed.broadcast_value(val["mAP"] if math.isfinite(val["mAP"]) else -val["loss"],
+                                                    self.ctx)
+                improved = False
+                if stage.selects:
+                    improved = score > state.best_score
+                    if improved:
+                        state.best_score, state.best_epoch, state.stale = score, state.epoch, 0
+                        if self.ctx.is_main:
+                            self.save_best(self.stream, {"epoch": state.epoch, **val}, scores, targets)
+                    else:
+                        state.stale += 1
+                    self.scheduler.step(score)
+                    patience = self.training.early_stopping
+                    state.stopped = patience is not None and state.stale >= patience
+                entry = {"epoch": state.epoch, "stage": stage.name, "lr": self.optimizer.param_groups[0]["lr"],
+                         "train": train_parts, "validation": val, "improved": improved,
+                         "seconds": time.perf_counter() - epoch_start}
+                state.history.append(entry)
+                state.wall_seconds = time.perf_counter() - started
+                self._save_state(state)
+                self._log(entry, state)
+        self._finish(state)
+        return RunResult(self.out / "best.pt", self.out / "run.json", state.best_epoch,
+                         next((e["validation"] for e in state.history if e["epoch"] == state.best_epoch), {}),
+                         state.history)
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        self.objective.load_state_dict(saved["objective"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+        if self.critic_optimizer is not None and saved["critic_optimizer"] is not None:
+            self.critic_optimizer.load_state_dict(saved["critic_optimizer"])
+        _set_rng_state(saved["rng"])
+
+    def _log(self, entry: dict[str, Any], state: RunState) -> None:
+        if not self.ctx.is_main:
+            return
+        self.record.add_epoch(entry)
+        self.record.write(best_epoch=state.best_epoch, wall_seconds=state.wall_seconds,
+                          peak_memory=peak_memory(self.ctx.device))
+        scalars = {f"train/{k}": v for k, v in entry["train"].items()}
+        scalars.update({f"validation/{k}": v for k, v in entry["validation"].items()}, lr=entry["lr"])
+        self.logger.scalars(scalars, entry["epoch"])
+        val = entry["validation"]
+        log.info("epoch %d [%s] train %s | validation loss %.4f mAP %.4f%s", entry["epoch"], entry["stage"],
+                 " ".join(f"{k} {v:.4f}" for k, v in entry["train"].items()), val["loss"], val["mAP"],
+                 " *" if entry["improved"] else "")
+
+    def _finish(self, state: RunState) -> None:
+        if self.ctx.is_main:
+            status = "early-stopped" if state.stopped else "finished"
+            self.record.write(status=status, best_epoch=state.best_epoch, wall_seconds=state.wall_seconds,
+                              peak_memory=peak_memory(self.ctx.device), checkpoint=str(self.out / "best.pt"))
+            self.logger.close()
+        self.module = None
+        gc.collect()

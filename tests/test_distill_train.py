@@ -1,0 +1,178 @@
+"""Stage-2 training on generated features: losses fall, checkpoints load safely, resume is exact, records."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from augrgb.distill.checkpoint import load_stream
+from augrgb.distill.settings import StudentConfig, TeacherConfig
+from augrgb.distill.train import train_student, train_teacher
+from augrgb.errors import InputError
+from synthetic_features import dataset_config, make_store
+
+STREAM = {"hidden": 16, "dropout": 0.0, "filter_options": {"layers": 3}}
+TRAINING = {"epochs": 8, "batch_size": 4, "max_length": 24, "lr": 3e-3, "validation_fraction": 0.25,
+            "early_stopping": None}
+# The paper's weights (300, 100, 5) leave L_boundary almost no say on 8 epochs of tiny data; these
+# weights let every term move, which is what these tests check.
+TERMS = {"atomic": {"weight": 1}, "global": {"weight": 10}, "boundary": {"weight": 10}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine: one thread avoids OpenMP stalls."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    store, annotations = make_store(root)
+    return root, {"dataset": dataset_config(), "features": str(store), "annotations": [str(annotations)],
+                  "stream": STREAM, "training": TRAINING}
+
+
+@pytest.fixture(scope="module")
+def teacher(data):
+    root, common = data
+    return train_teacher(TeacherConfig(**common, modality="pose", out=str(root / "teacher")))
+
+
+def _series(result, part):
+    return [e["train"][part] for e in result.history]
+
+
+def test_teacher_learns_and_its_checkpoint_carries_what_inference_needs(teacher):
+    cls = _series(teacher, "cls")
+    assert cls[-1] < 0.5 * cls[0]
+    assert teacher.best_validation["mAP"] > 0.9                 # pose is informative
+    stream, meta = load_stream(teacher.checkpoint)              # weights_only load
+    assert meta["modality"] == "pose" and meta["head"] == "sigmoid"
+    assert meta["classes"] == ["action0", "action1", "action2", "action3"]
+    assert meta["features"]["fps"] == 16.0 and meta["features"]["stride"] == 16
+    assert meta["features"]["weights_sha256"] == "0" * 64 and meta["features"]["encoder"] == "synthetic-agcn"
+    assert len(meta["thresholds"]) == 4 and all(0 < t < 1 for t in meta["thresholds"])
+    assert meta["info"]["epoch"] == teacher.best_epoch and meta["info"]["role"] == "teacher"
+    data = torch.load(teacher.checkpoint, weights_only=True)
+    assert set(data) >= {"hparams", "state_dict", "classes", "head", "modality", "features", "thresholds"}
+    assert stream(torch.zeros(1, 8, 5), torch.ones(1, 1, 5)).logits.shape == (1, 4, 5)
+
+
+def test_student_distils_cls_and_kd_terms_fall(data, teacher):
+    root, common = data
+    result = train_student(StudentConfig(**common, objective={"terms": TERMS}, out=str(root / "student")),
+                           [teacher.checkpoint])
+    for part in ("cls", "atomic", "global", "boundary"):
+        series = _series(result, part)
+        assert np.mean(series[-2:]) < 0.8 * np.mean(series[:2]), (part, series)
+    record = json.loads((root / "student" / "run.json").read_text())
+    assert record["kind"] == "student" and record["status"] == "finished"
+    assert record["teachers"][0]["modality"] == "pose" and len(record["teachers"][0]["sha256"]) == 64
+    assert record["config"]["objective"]["terms"]["global"]["weight"] == 10
+    assert [e["epoch"] for e in record["epochs"]] == list(range(1, 9))
+    assert set(record["epochs"][0]["train"]) == {"cls", "atomic", "global", "boundary", "total"}
+    assert record["wall_seconds"] > 0 and record["peak_memory"]["cpu_rss_bytes"] > 0
+    assert "git_commit" in record and record["world_size"] == 1
+    assert record["data"]["train_videos"] == 18 and record["data"]["validation_videos"] == 6   # 24 training, no test
+    meta = load_stream(result.checkpoint)[1]
+    assert meta["modality"] == "rgb" and meta["info"]["teachers"][0]["modality"] == "pose"
+    assert meta["features"]["encoder"] == "synthetic"
+
+
+def test_resume_gives_the_same_next_epoch(data, teacher):
+    root, common = data
+    training = {**TRAINING, "epochs": 3, "max_length": 12}
+    kw = dict(common, training=training, stream={**STREAM, "dropout": 0.3}, objective={"terms": TERMS})
+    full = train_student(StudentConfig(**kw, out=str(root / "full")), [teacher.checkpoint])
+    train_student(StudentConfig(**{**kw, "training": {**training, "epochs": 2}}, out=str(root / "split")),
+                  [teacher.checkpoint])
+    resumed = train_student(StudentConfig(**kw, out=str(root / "split")), [teacher.checkpoint], resume=True)
+    assert [e["epoch"] for e in resumed.history] == [1, 2, 3]
+    assert resumed.history[2]["train"] == full.history[2]["train"]
+    assert resumed.history[2]["validation"] == full.history[2]["validation"]
+    with pytest.raises(InputError, match="already holds a run"):
+        train_student(StudentConfig(**kw, out=str(root / "split")), [teacher.checkpoint])
+    changed = dict(kw, stream={**STREAM, "hidden": 8})
+    with pytest.raises(InputError, match="stream.hidden"):
+        train_student(StudentConfig(**changed, out=str(root / "split")), [teacher.checkpoint], resume=True)
+
+
+def test_vanilla_student_needs_no_teacher_but_kd_does(data):
+    root, common = data
+    short = dict(common, training={**TRAINING, "epochs": 1})
+    result = train_student(StudentConfig(**short, kd="none", out=str(root / "vanilla")))
+    assert set(result.history[0]["train"]) == {"cls", "total"}
+    with pytest.raises(InputError, match="no teacher checkpoint"):
+        train_student(StudentConfig(**short, kd="ours", out=str(root / "no-teacher")))
+
+
+def test_crd_runs_two_steps(data, teacher):
+    root, common = data
+    cfg = StudentConfig(**dict(common, training={**TRAINING, "epochs": 2}), kd="crd",
+                        two_step={"distill_epochs": 2, "freeze_filter": True}, out=str(root / "crd"))
+    result = train_student(cfg, [teacher.checkpoint])
+    assert [e["stage"] for e in result.history] == ["distill", "distill", "classify", "classify"]
+    step1 = result.history[0]["train"]
+    assert set(step1) == {"cls", "crd", "total"} and step1["total"] == pytest.approx(0.8 * step1["crd"])
+    assert set(result.history[2]["train"]) == {"cls", "total"}
+    assert result.best_epoch in (3, 4)                          # selection only in the classification step
+
+
+def test_skd_trains_its_critic_and_several_teachers_work(data, teacher):
+    root, common = data
+    short = dict(common, training={**TRAINING, "epochs": 1})
+    second = train_teacher(TeacherConfig(**short, modality="pose", seed=1, out=str(root / "teacher2")))
+    result = train_student(StudentConfig(**short, kd="skd", out=str(root / "skd")),
+                           [teacher.checkpoint, second.checkpoint])
+    assert set(result.history[0]["train"]) == {"cls", "skd", "total"}
+    assert np.isfinite(result.history[0]["train"]["skd"])
+
+
+def test_sparse_dataset_softmax_head(tmp_path):
+    store, annotations = make_store(tmp_path, videos=12, sparse=True)
+    cfg = TeacherConfig(dataset=dataset_config(sparse=True), features=str(store), annotations=[str(annotations)],
+                        modality="pose", stream=STREAM, training={**TRAINING, "epochs": 4}, out=str(tmp_path / "t"))
+    result = train_teacher(cfg)
+    _, meta = load_stream(result.checkpoint)
+    assert meta["head"] == "softmax" and meta["thresholds"] is None
+    assert _series(result, "cls")[-1] < _series(result, "cls")[0]
+    assert 0 <= result.best_validation["mAP"] <= 1
+
+
+def test_teacher_of_another_dataset_is_refused(data, teacher, tmp_path):
+    store, annotations = make_store(tmp_path, videos=6, classes=3)
+    cfg = StudentConfig(dataset=dataset_config(classes=3), features=str(store), annotations=[str(annotations)],
+                        stream=STREAM, training={**TRAINING, "epochs": 1}, out=str(tmp_path / "s"))
+    with pytest.raises(InputError, match="other classes"):
+        train_student(cfg, [teacher.checkpoint])
+
+
+def test_dense_thresholds_maximise_f1_hand_computed():
+    from augrgb.distill.evaluation import dense_thresholds
+
+    scores = np.array([[0.9, 0.2], [0.8, 0.1], [0.3, 0.4], [0.1, 0.3]])
+    targets = np.array([[1, 0], [0, 0], [1, 0], [0, 0]], dtype=bool)
+    # class 0: >= 0.9 -> F1 2/3; >= 0.8 -> 1/2; >= 0.3 -> 4/5 (best); >= 0.1 -> 2/3. Class 1 has no positive.
+    assert dense_thresholds(scores, targets) == [0.3, 0.5]
+
+
+def test_scalar_logger_writes_events_or_says_once_why_not(tmp_path, monkeypatch, caplog):
+    import importlib.util
+
+    from augrgb.distill import records
+
+    monkeypatch.setattr(records, "_TENSORBOARD_NOTICE", False)
+    loggers = [records.ScalarLogger(tmp_path / f"tb{i}") for i in range(2)]
+    for logger in loggers:
+        logger.scalars({"train/cls": 0.5}, 1)
+        logger.close()
+    if importlib.util.find_spec("tensorboard") is None:
+        notices = [r for r in caplog.records if "tensorboard is not installed" in r.getMessage()]
+        assert len(notices) == 1 and not (tmp_path / "tb0").exists()
+    else:
+        assert list((tmp_path / "tb0").glob("events.out.tfevents.*"))
