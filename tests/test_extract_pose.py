@@ -244,12 +244,12 @@ def test_an_encoder_for_another_snippet_length_is_refused(synthetic_pair, tmp_pa
 
 def test_training_labels_are_the_actions_at_snippet_centres(tmp_path):
     store = FeatureStore(tmp_path / "store")
-    joints = np.repeat(STANDING[None, None], 48, axis=0).repeat(2, axis=1)  # 48 frames: centres 0.32, 0.96, 1.6 s
-    store.write("v", "skeleton", joints, {"fps": 25.0, "snippet": 16, "stride": 16})
-    video = VideoAnnotation("v", 1.92, "training", [Segment(0, 0.0, 0.32), Segment(1, 0.5, 0.96), Segment(2, 1.61, 1.9)])
+    joints = np.repeat(STANDING[None, None], 48, axis=0).repeat(2, axis=1)  # 48 frames: middle frames 7.5, 23.5, 39.5
+    store.write("v", "skeleton", joints, {"fps": 25.0, "snippet": 16, "stride": 16})  # -> centres 0.30, 0.94, 1.58 s
+    video = VideoAnnotation("v", 1.92, "training", [Segment(0, 0.0, 0.30), Segment(1, 0.94, 1.2), Segment(2, 1.59, 1.9)])
     data = training_set(store, Annotations(["a", "b", "c"], {"v": video, "absent": VideoAnnotation("absent", 1, "training")}))
     assert data.snippets.shape == (3, 16, 2, 25, 3) and data.videos == ["v"]
-    np.testing.assert_array_equal(data.labels, [[1, 0, 0], [0, 1, 0], [0, 0, 0]])  # ends inclusive, 1.6 < 1.61
+    np.testing.assert_array_equal(data.labels, [[1, 0, 0], [0, 1, 0], [0, 0, 0]])  # ends inclusive; 1.58 < 1.59
 
 
 def test_skeletons_stored_on_different_grids_are_refused_for_training(tmp_path):
