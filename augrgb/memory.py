@@ -2,8 +2,8 @@
 
 When decoding runs in one thread and the network in others, glibc serves mid-sized buffers
 (frames, activations of a few MB) from per-thread heaps and, because its mmap threshold rises
-with every large free, keeps them after they are freed: a 10-minute detection then peaked
-between 1.5 and 2.9 GB instead of about 1.3 GB (measured with ``benchmarks/detect.py``). A fixed
+with every large free, keeps them after they are freed: a 10-minute detection grew to about
+3 GB instead of peaking at 1.2 GB (docs/detect.md). A fixed
 mmap threshold returns every buffer of 1 MiB or more to the system when it is freed, and two
 arenas keep the small ones together. Both are process-wide ``mallopt`` settings; elsewhere than
 glibc this does nothing.
