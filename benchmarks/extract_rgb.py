@@ -25,7 +25,7 @@ import torch
 
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
-from augrgb.extract.i3d import Unit3D
+from augrgb.extract.i3d import MaxPool3dSame, Unit3D, _pad_same
 from augrgb.extract.pipeline import encode_video
 from augrgb.extract.settings import ExtractConfig
 from augrgb.extract.snippets import iter_snippets
@@ -35,13 +35,22 @@ from augrgb.extract.weights import load_i3d
 REPO = Path(__file__).resolve().parents[1]
 
 
+class PaddedMaxPool(MaxPool3dSame):
+    """pytorch-i3d style max pooling: an explicit F.pad copy before every pool."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.max_pool3d(_pad_same(x, self.kernel, self.stride), self.kernel, self.stride)
+
+
 def naive_model(model: torch.nn.Module) -> torch.nn.Module:
-    """pytorch-i3d style: every unit pads with F.pad, convolutions have no padding of their own."""
+    """pytorch-i3d style: every unit and pool pads with F.pad, convolutions have no padding of their own."""
     naive = copy.deepcopy(model).eval()
     for unit in naive.modules():
         if isinstance(unit, Unit3D):
             unit.symmetric = False
             unit.conv3d.padding = (0, 0, 0)
+        elif isinstance(unit, MaxPool3dSame):
+            unit.__class__ = PaddedMaxPool
     return naive
 
 

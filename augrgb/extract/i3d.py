@@ -64,6 +64,12 @@ class MaxPool3dSame(nn.Module):
         self.kernel, self.stride = kernel, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = list(zip(x.shape[2:], self.kernel, self.stride))
+        pads = [same_padding(size, k, s) for size, k, s in dims]
+        # Padding only after, as much as ceil_mode's last partial window covers: pool without a padded copy.
+        if all(before == 0 and math.ceil((size - k) / s) + 1 == math.ceil(size / s)
+               for (before, _), (size, k, s) in zip(pads, dims)):
+            return F.max_pool3d(x, self.kernel, self.stride, ceil_mode=True)
         return F.max_pool3d(_pad_same(x, self.kernel, self.stride), self.kernel, self.stride)
 
 
