@@ -11,17 +11,16 @@ for dense heads, else None) and ``info`` (role, epoch, validation metrics, objec
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from augrgb.atomic import replacing
 from augrgb.distill.stream import Stream
 from augrgb.errors import InputError
+from augrgb.extract.weights import sha256_file
 
 STREAM_FORMAT = "augrgb.stream/1"
 STATE_FORMAT = "augrgb.training-state/1"
@@ -29,17 +28,9 @@ STATE_FORMAT = "augrgb.training-state/1"
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with replacing(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
 
 
 def load_safe(path: str | Path, expected_format: str) -> dict[str, Any]:
@@ -80,14 +71,6 @@ def load_stream(path: str | Path) -> tuple[Stream, dict[str, Any]]:
         raise InputError(path, f"weights do not fit the stored hyper-parameters ({str(exc).splitlines()[0]})") from None
     stream.eval()
     meta = {k: v for k, v in data.items() if k != "state_dict"}
-    meta["path"], meta["sha256"] = str(path), file_sha256(path)
+    meta["path"], meta["sha256"] = str(path), sha256_file(path)
     return stream, meta
 
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file (teacher checkpoints are recorded by hash in run records)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

