@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from augrgb import __version__
+from augrgb.errors import InputError
 
 # Modules that add sub-commands, in the order they appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -54,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
+    except InputError as exc:  # a bad input, option or file: one line naming it and the reason
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

