@@ -130,7 +130,7 @@ def _run_pose_encoder_train(args: argparse.Namespace) -> int:
     meta = train_from_store(args.poses, args.annotations, args.out, annotation_format=args.annotation_format,
                             subset=args.subset, head=args.head, val_fraction=args.val_fraction, seed=args.seed,
                             epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, arch=args.arch,
-                            widths=args.widths, device=args.device)
+                            widths=args.widths, device=args.device, progress=not args.quiet)
     metrics = meta["metrics"]
     print(f"{meta['kind']} head over {len(meta['class_names'])} classes, {meta['snippet']}-frame snippets "
           f"(stride {meta['stride']}) at {meta['fps']:g} fps")
@@ -221,6 +221,7 @@ def _register_pose(commands: argparse._SubParsersAction) -> None:
                        help="share of the training videos held out to pick the best epoch (default 0.1; 0: none)")
     train.add_argument("--seed", type=int, default=0, help="seed of the validation split, initialisation and shuffling (default 0)")
     train.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_run_pose_encoder_train)
 
 

@@ -72,6 +72,15 @@ def training_set(store: FeatureStore, annotations: Annotations) -> PoseTrainingS
                            list(annotations.classes), grid)
 
 
+def bodies_present(snippets: np.ndarray) -> int:
+    """How many body slots of ``snippets`` (N, T, M, V, 3) ever hold a joint (at least 1).
+
+    The encoder models only these: a slot that is empty in every training snippet (e.g. the second
+    body of single-actor data) would double the AGCN's cost and teach it nothing.
+    """
+    return max(1, int((np.abs(snippets).sum(axis=(0, 1, 3, 4)) > 0).sum()))
+
+
 def choose_head(labels: np.ndarray) -> str:
     """``multilabel`` when some snippet has two actions at once (a dense dataset), else ``softmax``."""
     return "multilabel" if (labels.sum(axis=1) > 1).any() else "softmax"
@@ -81,7 +90,7 @@ def train_from_store(poses: str | Path, annotations_path: str | Path | None, out
                      annotation_format: str = "auto", subset: str = "training", head: str = "auto",
                      val_fraction: float = 0.1, seed: int = 0, epochs: int = 30, lr: float = 0.05,
                      batch_size: int = 32, arch: str = "2s-agcn", widths: Sequence[int] | None = None,
-                     device: str = "cpu") -> dict[str, Any]:
+                     device: str = "cpu", progress: bool = False) -> dict[str, Any]:
     """Train an encoder on the ``subset`` videos' stored skeletons and save it to ``out``; returns its meta.
 
     ``val_fraction`` of those videos (at least one, when there are two or more) are held out for
@@ -118,8 +127,8 @@ def train_from_store(poses: str | Path, annotations_path: str | Path | None, out
         raise InputError(annotations_path, f"only {(~holdout).sum()} training snippet(s) in the stored skeletons of its "
                                            f"'{subset}' videos; training needs at least 2")
     model, metrics = train_pose_encoder(data.snippets, data.labels, kind, epochs=epochs, lr=lr, batch_size=batch_size,
-                                        arch=arch, widths=widths or PAPER_WIDTHS, num_person=data.snippets.shape[2], holdout=holdout,
-                                        seed=seed, device=device)
+                                        arch=arch, widths=widths or PAPER_WIDTHS, num_person=bodies_present(data.snippets), holdout=holdout,
+                                        seed=seed, device=device, progress=progress)
     meta = {"kind": kind, "class_names": data.classes, **data.grid, "feature_dim": model.feature_dim,
             "annotations": str(annotations_path), "subset": subset, "seed": seed, "epochs": epochs, "lr": lr,
             "batch_size": batch_size, "train_videos": [v for v in data.videos if v not in validation],

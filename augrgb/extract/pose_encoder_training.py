@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from augrgb.atomic import replacing
 from augrgb.errors import InputError
@@ -70,6 +71,7 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, kind: Kind) -
 
 
 @torch.no_grad()
+@torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, inputs: Tensor, batch_size: int, device: torch.device) -> None:
     """Recompute BatchNorm running statistics as exact averages over ``inputs`` with the final weights.
 
@@ -100,7 +102,7 @@ def train_pose_encoder(snippet_joints: np.ndarray, snippet_labels: np.ndarray, k
                        epochs: int = 30, lr: float = 0.05, batch_size: int = 32, weight_decay: float = 1e-4,
                        arch: str = "2s-agcn", widths: Sequence[int] = PAPER_WIDTHS, num_person: int = 2,
                        holdout: np.ndarray | None = None, seed: int = 0, device: str | torch.device = "cpu",
-                       ) -> tuple[nn.Module, dict[str, Any]]:
+                       progress: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """Train an AGCN on snippets (N, T, M, 25, 3) with multi-hot labels (N, C); return (model, metrics).
 
     SGD with Nesterov momentum 0.9 and cosine learning-rate decay (the paper uses SGD, lr 0.1, step decay).
@@ -136,7 +138,8 @@ def train_pose_encoder(snippet_joints: np.ndarray, snippet_labels: np.ndarray, k
 
     history: list[dict[str, float]] = []
     best_state, best_val = None, float("inf")
-    for epoch in range(epochs):
+    bar = tqdm(range(epochs), desc="pose encoder", unit="epoch", disable=not progress)
+    for epoch in bar:
         model.train()
         total = 0.0
         shuffled = generator.permutation(train_idx)
@@ -158,6 +161,7 @@ def train_pose_encoder(snippet_joints: np.ndarray, snippet_labels: np.ndarray, k
             if record["val_loss"] < best_val:
                 best_val, best_state = record["val_loss"], copy.deepcopy(model.state_dict())
         history.append(record)
+        bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
