@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "augrgb.distill.cli",
     "augrgb.detect.detect_cli",
     "augrgb.detect.cli",
+    "augrgb.experiments.cli",
 )
 
 
