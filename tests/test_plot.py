@@ -136,7 +136,7 @@ def test_sensitivity_mean_and_std_over_three_seeds(tmp_path):
 def test_malformed_results_lines_name_file_and_line(tmp_path):
     good = {"group": "main", "name": "vanilla", "teacher": "pose", "seed": 0, "metric": "frame_mAP", "score": 0.4}
     for bad, reason in (("{not json", "not valid JSON"), ({**good, "score": "high"}, "'score' is 'high'"),
-                        ({"group": "sensitivity", "name": "x", "seed": 0, "score": 0.1, "param": "alpha1"}, "no 'value'")):
+                        ({"group": "main", "name": "x", "score": 0.1}, "no 'seed'")):
         path = write_results(tmp_path / "r.jsonl", [good, "", bad])
         with pytest.raises(InputError, match=reason) as err:
             read_results(path)
@@ -209,6 +209,10 @@ def test_bad_inputs_give_one_line_errors(run, tmp_path, capsys):
                    f"{bad}:1", "not valid JSON")
     one_line_error(capsys, ["plot", "sensitivity", "--results", str(toy_results(tmp_path)), "--param", "alpha9",
                             "--out", out], "parameter 'alpha9'", "alpha1")
+    no_value = write_results(tmp_path / "nv.jsonl", [{"group": "sensitivity", "name": "alpha1=?", "param": "alpha1",
+                                                      "value": None, "seed": 0, "score": 0.1}])
+    one_line_error(capsys, ["plot", "sensitivity", "--results", str(no_value), "--param", "alpha1", "--out", out],
+                   "'alpha1=?' (seed 0) has value None")
     one_line_error(capsys, ["plot", "timeline", "--detections", str(tmp_path), "--annotations", str(annotations),
                             "--video", "vid001", "--out", out], "detections.json")
     assert not (tmp_path / "x.png").exists()

@@ -91,14 +91,11 @@ def _one_thread() -> None:
 
 
 def _check_record(record: Any, where: str) -> None:
-    """A results record has a group, name, seed and score; a sensitivity record also its param and value."""
+    """A results record has a string group and name, an integer seed and a numeric score."""
     if not isinstance(record, dict):
         raise InputError(where, f"not a JSON object but {type(record).__name__}")
-    fields = [("group", str, "a string"), ("name", str, "a string"), ("seed", int, "an integer"),
-              ("score", (int, float), "a number")]
-    if record.get("group") == "sensitivity":
-        fields += [("param", str, "a string"), ("value", (int, float), "a number")]
-    for key, kinds, what in fields:
+    for key, kinds, what in (("group", str, "a string"), ("name", str, "a string"), ("seed", int, "an integer"),
+                             ("score", (int, float), "a number")):
         if key not in record:
             raise InputError(where, f"no '{key}' field")
         if not isinstance(record[key], kinds) or isinstance(record[key], bool):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from augrgb.annotations import VideoAnnotation
 from augrgb.distill.losses.sequence import relation_matrix
 from augrgb.errors import InputError
 from augrgb.plot.figure import new_figure, save_png
@@ -42,7 +43,8 @@ def two_stream_features(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def relation_panels(checkpoints: Sequence[str | Path], features: str | Path, video: str, *,
                     labels: Sequence[str] | None = None, two_stream: Sequence[str | Path] | None = None,
-                    annotations: str | Path | None = None, fmt: str = "auto"):
+                    annotations: str | Path | None = None,
+                    fmt: str = "auto") -> tuple[list[tuple[str, np.ndarray]], np.ndarray, VideoAnnotation, list[str]]:
     """``(panels [(title, T x T matrix)], snippet times (s), VideoAnnotation, class names)`` of one video."""
     if two_stream is not None and len(two_stream) != 2:
         raise InputError("--two-stream", f"needs exactly two checkpoints (RGB and teacher), got {len(two_stream)}")

@@ -67,14 +67,17 @@ def sensitivity_table(records: Sequence[dict[str, Any]], param: str, reference: 
                       source: str | Path = "results") -> tuple[dict[str, list[tuple[float, Stat]]], dict[tuple[str, str], Stat]]:
     """``(curves, baselines)`` of one parameter: per teacher the sorted ``(value, Stat)`` points, and per
     ``(baseline name, teacher)`` the Stat of the main rows, restricted to the sweep's temporal filters."""
-    rows = [r for r in records if r["group"] == "sensitivity" and r["param"] == param]
+    rows = [r for r in records if r["group"] == "sensitivity" and r.get("param") == param]
     if not rows:
-        params = sorted({r["param"] for r in records if r["group"] == "sensitivity"})
+        params = sorted({str(r.get("param")) for r in records if r["group"] == "sensitivity"})
         raise InputError(f"parameter {param!r}", f"has no sensitivity rows in {source} (parameters: {', '.join(params) or 'none'})")
     filters = {r.get("filter") for r in rows}
     main = [r for r in records if r["group"] == "main" and r.get("filter") in filters]
     points: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
+        if not isinstance(r.get("value"), (int, float)) or isinstance(r.get("value"), bool):
+            raise InputError(source, f"sensitivity row {r['name']!r} (seed {r['seed']}) has value {r.get('value')!r}, "
+                                     "expected a number")
         points[str(r.get("teacher"))][float(r["value"])].append(r["score"])
     if reference is not None:
         for r in main:
