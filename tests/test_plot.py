@@ -10,6 +10,7 @@ import torch
 
 from augrgb.cli import main
 from augrgb.detect.detections import Detection, write_activitynet_results
+from augrgb.detect.probabilities import VideoProbabilities, write_probabilities
 from augrgb.distill.checkpoint import save_stream
 from augrgb.distill.stream import Stream
 from augrgb.errors import InputError
@@ -167,13 +168,22 @@ def test_tsne_png(run, tmp_path):
 
 def test_timeline_png_from_results_json(run, tmp_path):
     root, store, annotations, rgb, pose = run
+    names = [f"action{c}" for c in range(CLASSES)]
     results = write_activitynet_results(tmp_path / "det.json", [Detection("vid001", 1, 2.0, 6.5, 0.8),
-                                                                Detection("vid002", 0, 1.0, 3.0, 0.9)],
-                                        [f"action{c}" for c in range(CLASSES)])
+                                                                Detection("vid002", 0, 1.0, 3.0, 0.9)], names)
     out = tmp_path / "timeline.png"
     assert main(["plot", "timeline", "--detections", str(results), "--annotations", str(annotations),
                  "--video", "vid001", "--out", str(out)]) == 0
     assert png_size(out)[0] == 12 * DPI
+    folder = tmp_path / "detect"                     # an `augrgb detect` folder: probabilities add a third panel
+    write_activitynet_results(folder / "detections.json", [Detection("vid001", 1, 2.0, 6.5, 0.8)], names)
+    frames = np.random.default_rng(0).random((16 * 14, CLASSES)).astype(np.float32)
+    write_probabilities(folder / "probabilities" / "vid001.h5",
+                        VideoProbabilities("vid001", frames, frames[::16], 16.0, names, "sigmoid"))
+    with_probs = tmp_path / "timeline_probs.png"
+    assert main(["plot", "timeline", "--detections", str(folder), "--annotations", str(annotations),
+                 "--video", "vid001", "--out", str(with_probs)]) == 0
+    assert png_size(with_probs)[1] > png_size(out)[1] * 1.3
 
 
 def test_sensitivity_png(tmp_path):
