@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "augrgb.detect.detect_cli",
     "augrgb.detect.cli",
     "augrgb.experiments.cli",
+    "augrgb.plot.cli",
 )
 
 

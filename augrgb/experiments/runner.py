@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from augrgb.errors import InputError
 from augrgb.experiments.grid import Grid, Task, plan
 
 RESULTS = "results.jsonl"
@@ -89,12 +90,36 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+def _check_record(record: Any, where: str) -> None:
+    """A results record has a string group and name, an integer seed and a numeric score."""
+    if not isinstance(record, dict):
+        raise InputError(where, f"not a JSON object but {type(record).__name__}")
+    for key, kinds, what in (("group", str, "a string"), ("name", str, "a string"), ("seed", int, "an integer"),
+                             ("score", (int, float), "a number")):
+        if key not in record:
+            raise InputError(where, f"no '{key}' field")
+        if not isinstance(record[key], kinds) or isinstance(record[key], bool):
+            raise InputError(where, f"'{key}' is {record[key]!r}, expected {what}")
+
+
 def read_results(path: str | Path) -> list[dict[str, Any]]:
-    """Records of a results file (missing file: none)."""
+    """Records of a results file, one JSON object a line (missing file: none); a malformed line is an
+    :class:`InputError` naming ``file:line``."""
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(where, f"not valid JSON ({exc.msg}, column {exc.colno})") from None
+        _check_record(record, where)
+        records.append(record)
+    return records
 
 
 def run_grid(grid: Grid, out: str | Path, *, jobs: int = 2, progress: bool = True,
