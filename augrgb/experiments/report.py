@@ -42,19 +42,22 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
 
 
-def main_table(stats: dict[Key, tuple[float, float, int]], teachers: Sequence[str], filter: str) -> str:
-    """Vanilla RGB, teacher, two-stream and Augmented-RGB per teacher, and the gap closed."""
+def main_table(stats: dict[Key, tuple[float, float, int]], teachers: Sequence[str], filter: str,
+               extra: Sequence[str] = ()) -> str:
+    """Vanilla RGB, teacher, two-stream and Augmented-RGB per teacher (plus the ``extra`` main-group
+    variants), each Augmented-RGB row followed by the share of the vanilla-to-two-stream gap it closes."""
     rows = []
-    for label, group, name in (("vanilla RGB", "main", "vanilla"), ("teacher", "main", "teacher"),
-                               ("two-stream (RGB + teacher)", "main", "two-stream"),
-                               ("Augmented-RGB (ours)", "main", "augmented")):
-        rows.append([label, *(_cell(stats, (group, name, t, filter)) for t in teachers)])
-    gaps = []
-    for t in teachers:
-        parts = [stats.get(("main", n, t, filter)) for n in ("vanilla", "two-stream", "augmented")]
-        share = gap_closed(*(p[0] for p in parts)) if all(parts) else None
-        gaps.append("–" if share is None else f"{100 * share:.0f}%")
-    rows.append(["gap closed (aug − vanilla) / (two-stream − vanilla)", *gaps])
+    for label, name in (("vanilla RGB", "vanilla"), ("teacher", "teacher"), ("two-stream (RGB + teacher)", "two-stream")):
+        rows.append([label, *(_cell(stats, ("main", name, t, filter)) for t in teachers)])
+    for name in ("augmented", *extra):
+        label = "Augmented-RGB (ours)" if name == "augmented" else f"Augmented-RGB ({name})"
+        rows.append([label, *(_cell(stats, ("main", name, t, filter)) for t in teachers)])
+        gaps = []
+        for t in teachers:
+            parts = [stats.get(("main", n, t, filter)) for n in ("vanilla", "two-stream", name)]
+            share = gap_closed(*(p[0] for p in parts)) if all(parts) else None
+            gaps.append("–" if share is None else f"{100 * share:.0f}%")
+        rows.append(["  gap closed (aug − vanilla) / (two-stream − vanilla)", *gaps])
     return _table(["per-frame mAP (%)", *teachers], rows)
 
 
@@ -96,7 +99,8 @@ def render(records: Sequence[dict[str, Any]], grid: Grid) -> str:
     groups = list(dict.fromkeys(v.group for v in grid.variants))
     seeds = sorted({r["seed"] for r in records})
     parts = [f"Test-subset per-frame mAP (%), mean ± std over seeds {', '.join(map(str, seeds))}.",
-             "## Main table", main_table(stats, teachers, grid.filter)]
+             "## Main table", main_table(stats, teachers, grid.filter, [v.name for v in grid.variants
+                                                                         if v.group == "main" and v.name != "augmented"])]
     for group in groups:
         if group == "main":
             continue
