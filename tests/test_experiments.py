@@ -123,3 +123,21 @@ def test_a_failing_teacher_skips_its_students_and_the_grid_goes_on(data, tmp_pat
     assert "teacher_depth: failed:" in err and "skipped, its teacher" in err
     lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert {r["teacher"] for r in lines if r["group"] != "main"} == {"pose"}
+
+
+def test_a_teacher_added_later_gets_its_runs_and_vanilla_rows_only(data, tmp_path):
+    root, store, annotations = data
+    spec = grid_dict(root, store, annotations)
+    spec["variants"] = spec["variants"][:1]
+    path, out = tmp_path / "grid.yaml", tmp_path / "results"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["experiments", "run", str(path), "--out", str(out), "--quiet"]) == 0
+    first = (out / "results.jsonl").read_text().splitlines()
+    spec["teachers"]["rgb-teacher"] = preset(root, "t2", modality="rgb")
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["experiments", "run", str(path), "--out", str(out), "--quiet"]) == 0
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert lines[:len(first)] == [json.loads(x) for x in first]
+    added = sorted((r["name"], r["teacher"]) for r in lines[len(first):])
+    assert added == [("augmented", "rgb-teacher"), ("teacher", "rgb-teacher"), ("two-stream", "rgb-teacher"),
+                     ("vanilla", "rgb-teacher")]

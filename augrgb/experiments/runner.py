@@ -131,14 +131,21 @@ def run_grid(grid: Grid, out: str | Path, *, jobs: int = 2, progress: bool = Tru
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = out / RESULTS
-    done = {r["run"] for r in read_results(results)}
+    done = {(r["run"], r["teacher"]) for r in read_results(results)}
     tasks = plan(grid, out)
     teachers_of = {(t.filter, t.seed): {} for t in tasks}
     for t in tasks:
         if t.kind == "teacher":
             teachers_of[(t.filter, t.seed)][t.teacher] = t.out
-    # A teacher is "done" when trained; the others when recorded. Vanilla rows need the teachers.
-    todo = [t for t in tasks if not (finished(t.out) if t.kind == "teacher" else t.key in done)]
+    def recorded(t: Task) -> bool:
+        """A teacher is done when trained; a student when recorded; the vanilla stream when recorded
+        against every teacher (a grid may gain a teacher later)."""
+        if t.kind == "teacher":
+            return finished(t.out)
+        teachers = [t.teacher] if t.kind == "student" else list(teachers_of[(t.filter, t.seed)])
+        return all((t.key, name) in done for name in teachers)
+
+    todo = [t for t in tasks if not recorded(t)]
     ready = {t.key for t in tasks if t.kind == "teacher" and finished(t.out)}
     failed: set[str] = set()
     bar = tqdm(total=len(todo), desc="experiment runs", unit="run", disable=not progress)
@@ -161,7 +168,8 @@ def run_grid(grid: Grid, out: str | Path, *, jobs: int = 2, progress: bool = Tru
                     bar.update()
                 elif deps <= ready | failed and len(running) < jobs:
                     # the vanilla stream is scored against the teachers that trained
-                    usable = {k: p for k, p in teachers_of[(t.filter, t.seed)].items() if str(p) in ready}
+                    usable = {k: p for k, p in teachers_of[(t.filter, t.seed)].items()
+                              if str(p) in ready and (t.key, k) not in done}
                     running[pool.submit(execute, t, usable, grid.features, grid.annotations)] = t
                     todo.remove(t)
             if not running:
