@@ -31,6 +31,7 @@ class Variant(BaseModel):
     kd: str | None = Field(None, description="objective preset (ours, logit, hint, ...); replaces the base objective")
     set: dict[str, Any] = Field(default_factory=dict, description="dotted overrides of the student config")
     filter: str | None = Field(None, description="temporal filter of this student and of its teacher (default: the grid's)")
+    teachers: list[str] | None = Field(None, description="teachers this row distils from (default: every teacher)")
     param: str | None = Field(None, description="swept hyper-parameter this row varies (sensitivity curves)")
     value: float | None = Field(None, description="its value in this row")
 
@@ -58,6 +59,10 @@ class Grid(BaseModel):
         for v in self.variants:
             if (v.group, v.name) in seen:
                 raise ValueError(f"variant {v.group}/{v.name} appears twice")
+            unknown = sorted(set(v.teachers or ()) - set(self.teachers))
+            if unknown:
+                raise ValueError(f"variant {v.group}/{v.name}: unknown teacher {unknown[0]} (grid teachers: "
+                                 f"{', '.join(self.teachers)})")
             seen.add((v.group, v.name))
         return self
 
@@ -120,6 +125,8 @@ def plan(grid: Grid, out: str | Path) -> list[Task]:
                 if (variant.filter or grid.filter) != name:
                     continue
                 for teacher, teacher_path in teachers.items():
+                    if variant.teachers is not None and teacher not in variant.teachers:
+                        continue
                     path = folder / teacher / f"{variant.group}-{variant.name}"
                     over = {**common, **variant.set, "out": str(path), "teachers": [str(teacher_path / "best.pt")]}
                     if variant.kd is not None:
