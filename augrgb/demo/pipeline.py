@@ -21,6 +21,7 @@ from augrgb.extract.settings import ExtractConfig
 TEACHERS = ("pose", "flow")
 FINISHED = ("finished", "early-stopped")  # run.json statuses of a completed training run
 DATASETS = {"dense": "synth", "sparse": "synth_sparse"}
+WORKERS = 2  # parallel processes of the benchmark generator and the feature extractors
 LAYOUT = """\
 {out}/
   results.md, results.json   the table (also printed above)
@@ -67,9 +68,11 @@ class DemoRun:
 
     def extract_config(self) -> ExtractConfig:
         """The snippet grid and crop of every feature: the benchmark's 25 fps, 16-frame snippets, frames resized
-        to the synth frame size (small I3D inputs keep extraction cheap)."""
+        to the synth frame size (small I3D inputs keep extraction cheap). Two videos at a time, in processes of one
+        torch thread each: two OpenMP threads on two busy cores stall on small tensors (AGCN convolutions 200x
+        slower, measured), processes do not."""
         size = self.settings.size.frame_size
-        return ExtractConfig(crop="resize", size=size, short_side=size)
+        return ExtractConfig(crop="resize", size=size, short_side=size, workers=WORKERS)
 
     # ------------------------------------------------------------------ stages
     def stages(self) -> list[Stage]:
@@ -101,7 +104,7 @@ class DemoRun:
 
         size = self.settings.size
         generate(self.bench, size.videos, size.seconds, self.settings.mode, size.frame_size, self.settings.seed,
-                 workers=2, progress=self.progress)
+                 workers=WORKERS, progress=self.progress)
         subsets = [v["subset"] for v in json.loads(self.annotations.read_text()).values()]
         return (f"{len(subsets)} videos of {size.seconds:g} s at {size.frame_size} px "
                 f"({subsets.count('testing')} held out for testing) in {self.bench}")

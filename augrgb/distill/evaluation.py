@@ -111,9 +111,10 @@ def _row_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]]) -> d
     return out
 
 
-def _event_scores(probabilities: dict[str, np.ndarray], head: str, num_classes: int, ann: Annotations,
-                  timing: SnippetTiming, tiou: Sequence[float]) -> dict[str, float]:
-    """ActivityNet event mAP at each ``tiou`` of the intervals decoded from per-video softmax/sigmoid outputs."""
+def event_scores(probabilities: Mapping[str, np.ndarray], head: str, num_classes: int, ann: Annotations,
+                 timing: SnippetTiming, tiou: Sequence[float]) -> dict[str, float]:
+    """``{"mAP@t": ActivityNet event mAP}`` at each ``tiou`` of the intervals :data:`EVENT_DECODERS` finds in
+    per-video snippet probabilities ``(T, K)`` (sigmoid) or ``(T, K + 1)`` (softmax, background last)."""
     from augrgb.detect.detections import Detection
     from augrgb.detect.intervals import DECODERS, SnippetGrid
     from augrgb.detect.metrics import activitynet_event_map
@@ -182,7 +183,7 @@ def evaluate_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]], 
             values = {"mAP": frame_map_from_scores(scores, ann, timing).mAP}
         else:
             probs = {item.video_id: class_scores(lg, head, lg.shape[1]) for item, lg in zip(items, fused)}
-            values = _event_scores(probs, head, k, ann, timing, tiou)
+            values = event_scores(probs, head, k, ann, timing, tiou)
         out_rows.append({"name": name, "checkpoints": row_paths,
                          "modality": "+".join(streams[p][1]["modality"] for p in row_paths), "scores": values})
     columns = list(out_rows[0]["scores"])
