@@ -21,7 +21,10 @@ from augrgb.extract.settings import ExtractConfig
 TEACHERS = ("pose", "flow")
 FINISHED = ("finished", "early-stopped")  # run.json statuses of a completed training run
 DATASETS = {"dense": "synth", "sparse": "synth_sparse"}
-WORKERS = 2  # parallel processes of the benchmark generator and the feature extractors
+WORKERS = 2
+"""Parallel processes of the benchmark generator and the extractors, one torch thread each (training runs in
+this process on one thread): two OpenMP threads on two busy cores stall on small tensors (one AGCN training
+step of the small size took 16 s with two threads and 1.9 s with one, measured while other jobs ran)."""
 LAYOUT = """\
 {out}/
   results.md, results.json   the table (also printed above)
@@ -68,9 +71,7 @@ class DemoRun:
 
     def extract_config(self) -> ExtractConfig:
         """The snippet grid and crop of every feature: the benchmark's 25 fps, 16-frame snippets, frames resized
-        to the synth frame size (small I3D inputs keep extraction cheap). Two videos at a time, in processes of one
-        torch thread each: two OpenMP threads on two busy cores stall on small tensors (AGCN convolutions 200x
-        slower, measured), processes do not."""
+        to the synth frame size (small I3D inputs keep extraction cheap), :data:`WORKERS` videos at a time."""
         size = self.settings.size.frame_size
         return ExtractConfig(crop="resize", size=size, short_side=size, workers=WORKERS)
 
@@ -232,11 +233,18 @@ def run_demo(out: str | Path, settings: DemoSettings, *, cache: str | None = Non
 
     Returns stage key -> ``ran``/``skipped``. Other settings in an existing demo folder are refused.
     """
+    import torch
+
     started = time.perf_counter()
     out = Path(out)
     record = DemoRecord(out, settings)
     run = DemoRun(out, settings, cache, progress)
-    outcome = run_stages(run.stages(), record)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see WORKERS: the networks trained and run in this process are small
+    try:
+        outcome = run_stages(run.stages(), record)
+    finally:
+        torch.set_num_threads(threads)
     result = json.loads((out / "results.json").read_text())
     print()
     print(markdown_table(result))
