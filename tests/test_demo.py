@@ -41,8 +41,9 @@ def tiny_demo(tmp_path_factory, i3d_rgb_weights):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trainer.Trainer, "_save_state", interrupt_after_first_epoch)
         interrupted = run_cli(args)
+    finished_before = list(json.loads((out / "demo.json").read_text())["finished"])
     resumed = run_cli(args)
-    return out, args, interrupted, resumed
+    return out, args, (*interrupted, finished_before), resumed
 
 
 def run_cli(args: list[str]) -> tuple[int, str, str]:
@@ -57,9 +58,9 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
 
 @pytest.mark.slow
 def test_interrupted_demo_says_how_to_resume_and_resumes(tiny_demo):
-    out, _, (code, stdout, stderr), (code2, stdout2, _) = tiny_demo
+    out, _, (code, stdout, stderr, finished), (code2, stdout2, _) = tiny_demo
     assert code == 130 and stderr.strip().splitlines()[-1] == INTERRUPTED
-    assert list(json.loads((out / "demo.json").read_text())["finished"]) == ["weights", "benchmark", "rgb", "flow", "pose"]
+    assert finished == ["weights", "benchmark", "rgb", "flow", "pose"]
     assert code2 == 0
     outcomes = headers_and_outcomes(stdout2)
     assert len(outcomes) == 10
