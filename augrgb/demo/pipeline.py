@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from augrgb.config import read_yaml, resolve_config_path, set_dotted, validate_config
 from augrgb.demo.figures import write_figures
@@ -17,6 +18,12 @@ from augrgb.demo.settings import DemoSettings
 from augrgb.demo.stages import DemoRecord, Stage, run_stages
 from augrgb.errors import InputError
 from augrgb.extract.settings import ExtractConfig
+
+if TYPE_CHECKING:
+    from augrgb.distill.settings import RunConfig
+    from augrgb.distill.trainer import RunResult
+
+RunConfigT = TypeVar("RunConfigT", bound="RunConfig")
 
 TEACHERS = ("pose", "flow")
 FINISHED = ("finished", "early-stopped")  # run.json statuses of a completed training run
@@ -136,7 +143,7 @@ class DemoRun:
         return _batch_summary(extract_poses([self.bench / "skeletons"], self.features, cfg, encoder=str(self.encoder),
                                             progress=self.progress), self.features) + f"; encoder {self.encoder}"
 
-    def run_config(self, model: type, preset: str, name: str, **overrides: Any) -> Any:
+    def run_config(self, model: type[RunConfigT], preset: str, name: str, **overrides: Any) -> RunConfigT:
         """A training config: the experiment preset with this demo's data, output, seed and epochs."""
         path = resolve_config_path(preset)
         data = read_yaml(path)
@@ -147,14 +154,14 @@ class DemoRun:
             set_dotted(data, key, value)
         return validate_config(model, data, f"{path} (with the demo's settings)")
 
-    def _train(self, name: str, train: Any, cfg: Any, *args: Any) -> str:
+    def _train(self, name: str, train: Callable[..., RunResult], cfg: RunConfig) -> str:
         """Run ``train`` unless ``name`` finished; continue it from ``last.pt`` when it was interrupted."""
         out = Path(cfg.out)
         record = out / "run.json"
         if (out / "best.pt").is_file() and record.is_file() and json.loads(record.read_text()).get("status") in FINISHED:
             return f"{name}: finished earlier"
         started = time.perf_counter()
-        result = train(cfg, *args, resume=(out / "last.pt").is_file(), progress=self.progress)
+        result = train(cfg, resume=(out / "last.pt").is_file(), progress=self.progress)
         return (f"{name}: best epoch {result.best_epoch}, validation mAP "
                 f"{result.best_validation.get('mAP', float('nan')):.3f} ({time.perf_counter() - started:.0f} s)")
 
