@@ -176,3 +176,13 @@ def test_gap_closed_and_table():
     assert lines[0] == "| row | mAP@0.1 (%) | mAP@0.5 (%) | gap closed @0.1 | gap closed @0.5 |"
     assert lines[2] == "| vanilla RGB | 20.00 | 10.00 |  |  |"
     assert lines[5] == "| Augmented-RGB (pose) | 50.00 | 20.00 | 0.75 | n/a |"
+
+
+def test_presets_are_found_from_a_folder_holding_same_named_folders(tmp_path, monkeypatch):
+    from augrgb.distill.settings import DatasetConfig
+
+    for name in ("demo", "synth"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert demo_settings("small").size.videos == 32
+    assert load_config(DatasetConfig, "synth").name == "synth"
