@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "augrgb.distill.cli",
     "augrgb.detect.detect_cli",
     "augrgb.detect.cli",
+    "augrgb.experiments.cli",
+    "augrgb.plot.cli",
 )
 
 

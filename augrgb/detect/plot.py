@@ -1,4 +1,5 @@
-"""A timeline PNG per video: ground truth (when known) above the detections, over per-frame probabilities."""
+"""A timeline PNG per video: ground truth (when known) above the detections, over per-frame probabilities
+(when known: ``augrgb plot timeline`` draws from a results JSON alone)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from augrgb.detect.detections import Detection
 MAX_CLASSES = 20  # rows of the plot; more would be unreadable
 
 
-def shown_classes(probs: np.ndarray, detections: Sequence[Detection], truth: Sequence[Segment] | None,
+def shown_classes(probs: np.ndarray | None, detections: Sequence[Detection], truth: Sequence[Segment] | None,
                   limit: int = MAX_CLASSES) -> list[int]:
-    """Classes to draw: those detected or in the ground truth, then the most probable others, at most ``limit``."""
+    """Classes to draw: those detected or in the ground truth, then the most probable others, at most ``limit``.
+    Without probabilities, only the named classes (ranked by their best detection score)."""
     named = {d.label for d in detections} | {s.label for s in truth or ()}
+    if probs is None:
+        best = {c: max((d.score for d in detections if d.label == c), default=0.0) for c in named}
+        return sorted(sorted(named, key=lambda c: -best[c])[:limit])
     peak = probs.max(axis=0) if len(probs) else np.zeros(probs.shape[1])
     by_peak = sorted(range(probs.shape[1]), key=lambda c: -peak[c])
     chosen = sorted(named, key=lambda c: -peak[c])[:limit]
@@ -29,17 +34,22 @@ def shown_classes(probs: np.ndarray, detections: Sequence[Detection], truth: Seq
     return sorted(chosen)
 
 
-def plot_timeline(path: str | Path, video_id: str, classes: Sequence[str], probs: np.ndarray, fps: float,
-                  detections: Sequence[Detection], truth: Sequence[Segment] | None = None) -> Path:
-    """Draw the timeline of one video (``probs``: per-frame class probabilities (N, K)) and save it atomically."""
+def plot_timeline(path: str | Path, video_id: str, classes: Sequence[str], probs: np.ndarray | None, fps: float | None,
+                  detections: Sequence[Detection], truth: Sequence[Segment] | None = None,
+                  duration: float | None = None, dpi: int = 100, title: str | None = None) -> Path:
+    """Draw the timeline of one video and save it atomically. ``probs``: per-frame class probabilities (N, K)
+    at ``fps`` (the video lasts N / fps s), or None for no probability panel (then give ``duration``)."""
     from matplotlib import colormaps
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
     rows = shown_classes(probs, detections, truth)
     row_of = {c: i for i, c in enumerate(rows)}
-    duration = len(probs) / fps
+    if probs is not None:
+        duration = len(probs) / fps
+    elif duration is None:
+        raise ValueError("plot_timeline needs the duration when there are no probabilities")
     colours = colormaps["tab20"]
-    panels = (["ground truth"] if truth is not None else []) + ["detections", "probabilities"]
+    panels = (["ground truth"] if truth is not None else []) + ["detections"] + (["probabilities"] if probs is not None else [])
     height = max(1.2, 0.22 * len(rows) + 0.6)
     fig = Figure(figsize=(12, height * len(panels)))
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)
@@ -62,8 +72,8 @@ def plot_timeline(path: str | Path, video_id: str, classes: Sequence[str], probs
         ax.grid(axis="x", alpha=0.3)
     axes[-1].set_xlim(0, duration)
     axes[-1].set_xlabel("seconds")
-    fig.suptitle(video_id, fontsize=10)
+    fig.suptitle(title or video_id, fontsize=10)
     fig.tight_layout()
     with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=100)
+        fig.savefig(tmp, dpi=dpi)
     return Path(path)

@@ -16,7 +16,8 @@ from augrgb.distill.presets import KD_PRESETS
 
 
 
-def _parse_set(items: list[str]) -> dict[str, Any]:
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items -> ``{dotted key: YAML value}``."""
     values = {}
     for item in items or []:
         key, sep, text = item.partition("=")
@@ -37,7 +38,7 @@ def build_config(model: type, args: argparse.Namespace) -> Any:
              "seed": args.seed, "device": args.device, "training.epochs": args.epochs,
              "training.batch_size": args.batch_size, "training.lr": args.lr, "kd": getattr(args, "kd", None)}
     overrides = {k: v for k, v in named.items() if v is not None}
-    overrides.update(_parse_set(args.set))
+    overrides.update(parse_set(args.set))
     if isinstance(data.get("dataset"), str) and any(k.startswith("dataset.") for k in overrides):
         data["dataset"] = read_yaml(resolve_config_path(data["dataset"]))
     for key, value in overrides.items():

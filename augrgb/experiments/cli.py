@@ -1,0 +1,60 @@
+"""``augrgb experiments run|report``: train a results grid, then tabulate it (mean ± std over seeds)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _grid(args: argparse.Namespace):
+    from augrgb.distill.cli import parse_set
+    from augrgb.experiments.grid import load_grid
+
+    return load_grid(args.grid, parse_set(args.set))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from augrgb.experiments.runner import run_grid
+
+    grid = _grid(args)
+    results = run_grid(grid, args.out, jobs=args.jobs, progress=not args.quiet)
+    print(f"results: {results}; tables: `augrgb experiments report {args.grid} --out {args.out}`")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from augrgb.atomic import write_text_atomic
+    from augrgb.errors import InputError
+    from augrgb.experiments.report import render
+    from augrgb.experiments.runner import RESULTS, read_results
+
+    grid = _grid(args)
+    records = read_results(Path(args.out) / RESULTS)
+    if not records:
+        raise InputError(Path(args.out) / RESULTS, "no results yet: run `augrgb experiments run` first")
+    text = render(records, grid)
+    write_text_atomic(Path(args.out) / "results.md", text)
+    print(text, end="")
+    print(f"written to {Path(args.out) / 'results.md'}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``augrgb experiments run`` and ``augrgb experiments report``."""
+    group = sub.add_parser("experiments", help="run a results grid (teachers, students, seeds) and tabulate it",
+                           description="Reproduce results tables: every run of a grid (configs/results/*.yaml) is "
+                                       "trained once, scored on the test subset and appended to OUT/results.jsonl.")
+    commands = group.add_subparsers(dest="command", metavar="COMMAND")
+    group.set_defaults(group_parser=group)
+    for name, func, text in (("run", _run, "train and score every run of the grid not yet in OUT/results.jsonl "
+                                          "(rerun to resume)"),
+                             ("report", _report, "write OUT/results.md: mean ± std over seeds per table")):
+        p = commands.add_parser(name, help=text, description=text)
+        p.add_argument("grid", help="grid YAML, or a preset name under configs/ (e.g. results/synth_dense)")
+        p.add_argument("--out", required=True, help="results folder (runs/, results.jsonl, results.md)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a grid field by its dotted name, value in YAML (e.g. seeds=[0])")
+        if name == "run":
+            p.add_argument("--jobs", type=int, default=2, help="runs trained at once, one torch thread each (default 2)")
+            p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.set_defaults(func=func)

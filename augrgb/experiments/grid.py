@@ -1,0 +1,139 @@
+"""The experiment grid as data: which teachers, students and seeds a results table needs.
+
+A grid (YAML in ``configs/results/``) names the feature store, the teacher and student presets and a
+list of student variants (KD objective, temporal filter, one swept hyper-parameter). :func:`plan`
+expands it into training tasks in dependency order: per filter and seed the teachers and the
+vanilla RGB stream first, then every variant against every teacher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from augrgb.config import read_yaml, resolve_config_path, set_dotted, validate_config
+from augrgb.distill.settings import StudentConfig, TeacherConfig
+
+BASELINES = ("vanilla", "teacher", "two-stream")
+"""Rows every (filter, teacher, seed) gets from its vanilla RGB stream and its teacher."""
+
+
+class Variant(BaseModel):
+    """One student row of a table: a group, a name and how it differs from the base student."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group: str = Field(description="table the row belongs to: main, ablation, kd, filters, sensitivity")
+    name: str = Field(description="row name, unique within the group")
+    kd: str | None = Field(None, description="objective preset (ours, logit, hint, ...); replaces the base objective")
+    set: dict[str, Any] = Field(default_factory=dict, description="dotted overrides of the student config")
+    filter: str | None = Field(None, description="temporal filter of this student and of its teacher (default: the grid's)")
+    param: str | None = Field(None, description="swept hyper-parameter this row varies (sensitivity curves)")
+    value: float | None = Field(None, description="its value in this row")
+
+
+class Grid(BaseModel):
+    """A results grid: data, presets, seeds, shared overrides and the student variants."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    features: str = Field(description="feature store with rgb and every teacher modality")
+    annotations: str = Field(description="annotation file (training/testing subsets)")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    teachers: dict[str, str] = Field(min_length=1, description="teacher name -> teacher preset (it sets the modality)")
+    vanilla: str = Field(description="preset of the vanilla RGB student")
+    student: str = Field(description="preset of the Augmented-RGB student (the base of every variant)")
+    filter: str = Field("ss-tcn", description="temporal filter unless a variant says otherwise")
+    set: dict[str, Any] = Field(default_factory=dict, description="dotted overrides for every run (teachers too)")
+    variants: list[Variant] = Field(min_length=1)
+    reference: dict[str, float] = Field(default_factory=dict, description="value of each swept parameter in the "
+                                        "main Augmented-RGB row (that row is the sweep's point at this value)")
+
+    @model_validator(mode="after")
+    def _unique_rows(self) -> Grid:
+        seen: set[tuple[str, str]] = set()
+        for v in self.variants:
+            if (v.group, v.name) in seen:
+                raise ValueError(f"variant {v.group}/{v.name} appears twice")
+            seen.add((v.group, v.name))
+        return self
+
+    def filters(self) -> list[str]:
+        """Every temporal filter the grid trains (the default first)."""
+        return list(dict.fromkeys([self.filter, *(v.filter for v in self.variants if v.filter)]))
+
+
+@dataclass(frozen=True)
+class Task:
+    """One training run: a teacher, the vanilla RGB stream or a student variant, for one seed and filter."""
+
+    kind: str  # "teacher", "vanilla" or "student"
+    filter: str
+    seed: int
+    out: Path
+    config: Any = field(compare=False)
+    teacher: str | None = None
+    variant: Variant | None = field(default=None, compare=False)
+    depends: tuple[Path, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the task (its run folder)."""
+        return str(self.out)
+
+
+def _config(model: type, preset: str, overrides: dict[str, Any], origin: str) -> Any:
+    data = read_yaml(resolve_config_path(preset))
+    for key, value in overrides.items():
+        set_dotted(data, key, value)
+    return validate_config(model, data, origin)
+
+
+def _filter_overrides(grid: Grid, name: str) -> dict[str, Any]:
+    """The default filter keeps the presets' options; another filter runs with its own defaults."""
+    return {} if name == grid.filter else {"stream.filter": name, "stream.filter_options": {}}
+
+
+def plan(grid: Grid, out: str | Path) -> list[Task]:
+    """Every task of ``grid`` with its config, in an order where dependencies come first."""
+    root = Path(out)
+    base = {"features": grid.features, "annotations": [grid.annotations], **grid.set}
+    tasks: list[Task] = []
+    students: list[Task] = []
+    for name in grid.filters():
+        for seed in grid.seeds:
+            folder = root / "runs" / name / f"seed{seed}"
+            common = {**base, **_filter_overrides(grid, name), "seed": seed}
+            teachers = {}
+            for teacher, preset in grid.teachers.items():
+                path = folder / f"teacher_{teacher}"
+                cfg = _config(TeacherConfig, preset, {**common, "out": str(path)}, f"{preset} ({name}, seed {seed})")
+                tasks.append(Task("teacher", name, seed, path, cfg, teacher=teacher))
+                teachers[teacher] = path
+            path = folder / "vanilla"
+            cfg = _config(StudentConfig, grid.vanilla, {**common, "out": str(path)}, f"{grid.vanilla} ({name}, seed {seed})")
+            tasks.append(Task("vanilla", name, seed, path, cfg))
+            for variant in grid.variants:
+                if (variant.filter or grid.filter) != name:
+                    continue
+                for teacher, teacher_path in teachers.items():
+                    path = folder / teacher / f"{variant.group}-{variant.name}"
+                    over = {**common, **variant.set, "out": str(path), "teachers": [str(teacher_path / "best.pt")]}
+                    if variant.kd is not None:
+                        over["kd"] = variant.kd
+                    cfg = _config(StudentConfig, grid.student, over, f"variant {variant.group}/{variant.name}")
+                    students.append(Task("student", name, seed, path, cfg, teacher=teacher, variant=variant,
+                                         depends=(teacher_path,)))
+    return tasks + students
+
+
+def load_grid(source: str | Path, overrides: dict[str, Any] | None = None) -> Grid:
+    """A grid from YAML (path or preset name under ``configs/``), with dotted overrides."""
+    path = resolve_config_path(source)
+    data = read_yaml(path)
+    for key, value in (overrides or {}).items():
+        set_dotted(data, key, value)
+    return validate_config(Grid, data, path)

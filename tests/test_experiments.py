@@ -1,0 +1,143 @@
+"""``augrgb experiments``: the grid expands into the right runs, tables are right on hand-made records,
+and a tiny grid runs end to end, resumes, and survives a failing teacher."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from augrgb.cli import main
+from augrgb.experiments.grid import Grid, load_grid, plan
+from augrgb.experiments.report import gap_closed, main_table, render, summarise
+from synthetic_features import dataset_config, make_store
+
+
+def preset(root, name, **fields):
+    """A teacher/student preset YAML for the tiny store (what configs/experiments/*.yaml are for synth)."""
+    path = root / f"{name}.yaml"
+    data = {"dataset": dataset_config(), "features": "unset", "annotations": ["unset"], "out": "unset",
+            "stream": {"hidden": 8, "dropout": 0.0, "filter_options": {"layers": 2}},
+            "training": {"epochs": 2, "batch_size": 4, "lr": 0.003, "validation_fraction": 0.3}, **fields}
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def grid_dict(root, store, annotations, **extra):
+    return {"features": str(store), "annotations": str(annotations), "seeds": [0],
+            "teachers": {"pose": preset(root, "teacher", modality="pose")},
+            "vanilla": preset(root, "vanilla", kd="none"),
+            "student": preset(root, "student", objective={"terms": {"atomic": {"weight": 300}, "global": {"weight": 100},
+                                                                    "boundary": {"weight": 5}}}),
+            "set": {"device": "cpu"},
+            "variants": [{"group": "main", "name": "augmented"},
+                         {"group": "kd", "name": "logit KD", "kd": "logit"},
+                         {"group": "sensitivity", "name": "alpha2=10", "param": "alpha2", "value": 10,
+                          "set": {"objective.terms.global.weight": 10}}],
+            "reference": {"alpha2": 100}, **extra}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("experiments")
+    store, annotations = make_store(root, videos=10, test_videos=4)
+    return root, store, annotations
+
+
+def test_plan_orders_dependencies_and_applies_each_variant(data, tmp_path):
+    root, store, annotations = data
+    spec = grid_dict(root, store, annotations, seeds=[0, 1],
+                     teachers={"pose": preset(root, "teacher", modality="pose"), "flow": preset(root, "tf", modality="rgb")})
+    spec["variants"].append({"group": "filters", "name": "TGM augmented", "filter": "tgm"})
+    tasks = plan(Grid.model_validate(spec), tmp_path)
+    kinds = [t.kind for t in tasks]
+    # per (filter, seed): 2 teachers + vanilla; students: 3 ss-tcn variants x 2 teachers + 1 tgm variant x 2 teachers
+    assert kinds.count("teacher") == 2 * 2 * 2 and kinds.count("vanilla") == 2 * 2
+    assert kinds.count("student") == 2 * (3 * 2 + 1 * 2)
+    assert kinds.index("student") > max(i for i, k in enumerate(kinds) if k != "student")
+    by_out = {t.out.relative_to(tmp_path).as_posix(): t for t in tasks}
+    logit = by_out["runs/ss-tcn/seed1/flow/kd-logit KD"]
+    assert list(logit.config.objective.terms) == ["logit"] and logit.config.seed == 1
+    assert logit.config.teachers == [str(tmp_path / "runs/ss-tcn/seed1/teacher_flow/best.pt")]
+    sweep = by_out["runs/ss-tcn/seed0/pose/sensitivity-alpha2=10"].config.objective.terms
+    assert sweep["global"].weight == 10 and sweep["atomic"].weight == 300 and sweep["boundary"].weight == 5
+    tgm_teacher = by_out["runs/tgm/seed0/teacher_pose"].config
+    assert tgm_teacher.stream.filter == "tgm" and tgm_teacher.stream.filter_options == {}
+    assert by_out["runs/ss-tcn/seed0/teacher_pose"].config.stream.filter_options == {"layers": 2}
+
+
+def test_a_variant_named_twice_is_refused(data, tmp_path):
+    root, store, annotations = data
+    spec = grid_dict(root, store, annotations)
+    spec["variants"].append({"group": "kd", "name": "logit KD", "kd": "sp"})
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["experiments", "run", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 1
+
+
+def records(group, name, teacher, scores):
+    return [{"group": group, "name": name, "teacher": teacher, "filter": "ss-tcn", "seed": s, "score": v}
+            for s, v in enumerate(scores)]
+
+
+def test_tables_report_mean_and_std_over_seeds_and_the_gap_closed():
+    rows = (records("main", "vanilla", "pose", [0.30, 0.32, 0.34]) + records("main", "teacher", "pose", [0.7, 0.7, 0.7])
+            + records("main", "two-stream", "pose", [0.50, 0.52, 0.54]) + records("main", "augmented", "pose", [0.40, 0.42, 0.44]))
+    stats = summarise(rows)
+    mean, std, n = stats[("main", "vanilla", "pose", "ss-tcn")]
+    assert (mean, n) == (pytest.approx(0.32), 3) and std == pytest.approx(np.std([0.30, 0.32, 0.34]))
+    assert gap_closed(0.32, 0.52, 0.42) == pytest.approx(0.5) and gap_closed(0.5, 0.4, 0.6) is None
+    table = main_table(stats, ["pose"], "ss-tcn")
+    assert "| vanilla RGB | 32.0 ± 1.6 |" in table and "| 50% |" in table
+
+
+def test_a_tiny_grid_runs_resumes_and_tabulates(data, tmp_path, capsys):
+    root, store, annotations = data
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid_dict(root, store, annotations)))
+    out = tmp_path / "results"
+    assert main(["experiments", "run", str(path), "--out", str(out), "--jobs", "2", "--quiet"]) == 0
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    names = sorted((r["group"], r["name"]) for r in lines)
+    assert names == [("kd", "logit KD"), ("main", "augmented"), ("main", "teacher"), ("main", "two-stream"),
+                     ("main", "vanilla"), ("sensitivity", "alpha2=10")]
+    assert all(0 <= r["score"] <= 1 and r["teacher"] == "pose" and r["seed"] == 0 for r in lines)
+    assert main(["experiments", "run", str(path), "--out", str(out), "--quiet"]) == 0  # everything recorded: no new run
+    assert len((out / "results.jsonl").read_text().splitlines()) == len(lines)
+    capsys.readouterr()
+    assert main(["experiments", "report", str(path), "--out", str(out)]) == 0
+    text = (out / "results.md").read_text()
+    assert text == render(lines, load_grid(path)) and "## sensitivity" in text
+    assert "| alpha2 | 10 |" in text and "| alpha2 | 100 |" in text  # the main row is the sweep's reference point
+
+
+def test_a_failing_teacher_skips_its_students_and_the_grid_goes_on(data, tmp_path, capsys):
+    root, store, annotations = data
+    spec = grid_dict(root, store, annotations, teachers={"pose": preset(root, "teacher", modality="pose"),
+                                                         "depth": preset(root, "bad", modality="depth")})
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "results"
+    assert main(["experiments", "run", str(path), "--out", str(out), "--jobs", "1", "--quiet"]) == 0
+    err = capsys.readouterr().out
+    assert "teacher_depth: failed:" in err and "skipped, its teacher" in err
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["teacher"] for r in lines if r["group"] != "main"} == {"pose"}
+
+
+def test_a_teacher_added_later_gets_its_runs_and_vanilla_rows_only(data, tmp_path):
+    root, store, annotations = data
+    spec = grid_dict(root, store, annotations)
+    spec["variants"] = spec["variants"][:1]
+    path, out = tmp_path / "grid.yaml", tmp_path / "results"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["experiments", "run", str(path), "--out", str(out), "--quiet"]) == 0
+    first = (out / "results.jsonl").read_text().splitlines()
+    spec["teachers"]["rgb-teacher"] = preset(root, "t2", modality="rgb")
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["experiments", "run", str(path), "--out", str(out), "--quiet"]) == 0
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert lines[:len(first)] == [json.loads(x) for x in first]
+    added = sorted((r["name"], r["teacher"]) for r in lines[len(first):])
+    assert added == [("augmented", "rgb-teacher"), ("teacher", "rgb-teacher"), ("two-stream", "rgb-teacher"),
+                     ("vanilla", "rgb-teacher")]
