@@ -16,7 +16,7 @@ from augrgb.errors import InputError
 
 # Modules that add sub-commands, in the order they appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
-    "augrgb.demo",
+    "augrgb.demo.cli",
     "augrgb.synth.cli",
     "augrgb.extract.cli",
     "augrgb.distill.cli",

@@ -22,12 +22,13 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
-    """A YAML path as given, or the preset of that name in ``configs/``."""
+    """A YAML file as given, or the preset of that name in ``configs/`` (a folder named like a preset in the
+    working directory does not hide it)."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise InputError(path, "config file not found")
+    if path.is_file():
         return path
+    if path.suffix in (".yaml", ".yml"):
+        raise InputError(path, "config file not found")
     preset = PRESET_DIR / f"{name_or_path}.yaml"
     if not preset.is_file():
         known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))

@@ -1,0 +1,264 @@
+"""The whole pipeline on a generated benchmark, as ten resumable stages (see ``docs/demo.md``):
+weights, benchmark, RGB / flow / pose features, teachers, students, evaluation, detection, figures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from augrgb.config import read_yaml, resolve_config_path, set_dotted, validate_config
+from augrgb.demo.figures import write_figures
+from augrgb.demo.results import add_gap_closed, markdown_table, table_rows, write_results
+from augrgb.demo.settings import DemoSettings
+from augrgb.demo.stages import DemoRecord, Stage, run_stages
+from augrgb.errors import InputError
+from augrgb.extract.settings import ExtractConfig
+
+if TYPE_CHECKING:
+    from augrgb.distill.settings import RunConfig
+    from augrgb.distill.trainer import RunResult
+
+RunConfigT = TypeVar("RunConfigT", bound="RunConfig")
+
+TEACHERS = ("pose", "flow")
+FINISHED = ("finished", "early-stopped")  # run.json statuses of a completed training run
+DATASETS = {"dense": "synth", "sparse": "synth_sparse"}
+WORKERS = 2
+"""Parallel processes of the benchmark generator and the extractors, one torch thread each (training runs in
+this process on one thread): two OpenMP threads on two busy cores stall on small tensors (one AGCN training
+step of the small size took 16 s with two threads and 1.9 s with one, measured while other jobs ran)."""
+LAYOUT = """\
+{out}/
+  results.md, results.json   the table (also printed above)
+  figures.md                 every figure of the run on one page
+  bench/                     the generated benchmark: videos/*.mp4, skeletons/*.npy, annotations.json, classes.txt
+  features/                  feature store: one HDF5 per video with rgb, flow, skeleton, pose (+ manifest.json)
+  models/pose_encoder.pt     the AGCN pose encoder trained on the benchmark's skeletons
+  runs/<run>/                best.pt, last.pt, run.json, config.yaml of pose_teacher, flow_teacher,
+                             student_vanilla, student_pose, student_flow
+  detect/                    detections.json/.csv, txt/, probabilities/, plots/*.png (RGB-only detector)
+  demo.json                  the settings and finished stages (a rerun resumes)"""
+
+
+@dataclass
+class DemoRun:
+    """One demo output folder and how to fill it."""
+
+    out: Path
+    settings: DemoSettings
+    cache: str | None = None
+    progress: bool = True
+
+    @property
+    def bench(self) -> Path:
+        return self.out / "bench"
+
+    @property
+    def features(self) -> Path:
+        return self.out / "features"
+
+    @property
+    def annotations(self) -> Path:
+        return self.bench / "annotations.json"
+
+    @property
+    def encoder(self) -> Path:
+        return self.out / "models" / "pose_encoder.pt"
+
+    def run_dir(self, name: str) -> Path:
+        return self.out / "runs" / name
+
+    def best(self, name: str) -> str:
+        return str(self.run_dir(name) / "best.pt")
+
+    def extract_config(self) -> ExtractConfig:
+        """The snippet grid and crop of every feature: the benchmark's 25 fps, 16-frame snippets, frames resized
+        to the synth frame size (small I3D inputs keep extraction cheap), :data:`WORKERS` videos at a time."""
+        size = self.settings.size.frame_size
+        return ExtractConfig(crop="resize", size=size, short_side=size, workers=WORKERS)
+
+    # ------------------------------------------------------------------ stages
+    def stages(self) -> list[Stage]:
+        flow = "DIS" if self.settings.flow == "dis" else "TV-L1"
+        return [
+            Stage("weights", "I3D RGB weights (Kinetics-400)", self.weights),
+            Stage("benchmark", f"benchmark ({self.settings.mode})", self.benchmark),
+            Stage("rgb", "RGB features (I3D)", self.rgb_features),
+            Stage("flow", f"flow features ({flow})", self.flow_features),
+            Stage("pose", "pose features (skeletons, AGCN encoder)", self.pose_features),
+            Stage("teachers", "teachers (pose, flow)", self.teachers),
+            Stage("students", "students (vanilla RGB, Augmented-RGB from each teacher)", self.students),
+            Stage("evaluation", "evaluation on the held-out videos", self.evaluation),
+            Stage("detect", "detection from raw video (RGB only)", self.detect),
+            Stage("figures", "figures", self.figures),
+        ]
+
+    def weights(self) -> str:
+        from augrgb.extract.weights import fetch, weights_path
+
+        path = weights_path("i3d-rgb", self.cache)
+        if path.is_file():
+            return f"found {path}"
+        path, sha = fetch("i3d-rgb", cache=self.cache)
+        return f"fetched {path} (sha256 {sha[:16]}...)"
+
+    def benchmark(self) -> str:
+        from augrgb.synth.generator import generate
+
+        size = self.settings.size
+        generate(self.bench, size.videos, size.seconds, self.settings.mode, size.frame_size, self.settings.seed,
+                 workers=WORKERS, progress=self.progress)
+        subsets = [v["subset"] for v in json.loads(self.annotations.read_text()).values()]
+        return (f"{len(subsets)} videos of {size.seconds:g} s at {size.frame_size} px "
+                f"({subsets.count('testing')} held out for testing) in {self.bench}")
+
+    def _extract(self, modality: str, **options: Any) -> str:
+        from augrgb.extract.pipeline import extract
+
+        results = extract([self.bench / "videos"], self.features, self.extract_config(), modality=modality,
+                          cache=self.cache, progress=self.progress, **options)
+        return _batch_summary(results, self.features)
+
+    def rgb_features(self) -> str:
+        return self._extract("rgb")
+
+    def flow_features(self) -> str:
+        return self._extract("flow", flow_method=self.settings.flow)
+
+    def pose_features(self) -> str:
+        from augrgb.extract.pose_encoder_store import train_from_store
+        from augrgb.extract.pose_pipeline import extract_poses
+
+        cfg, size = self.extract_config(), self.settings.size
+        _batch_summary(extract_poses([self.bench / "skeletons"], self.features, cfg, progress=self.progress),
+                       self.features)
+        if not self.encoder.is_file():
+            train_from_store(self.features, self.annotations, self.encoder, widths=size.encoder_widths,
+                             epochs=size.encoder_epochs, seed=self.settings.seed, progress=self.progress)
+        return _batch_summary(extract_poses([self.bench / "skeletons"], self.features, cfg, encoder=str(self.encoder),
+                                            progress=self.progress), self.features) + f"; encoder {self.encoder}"
+
+    def run_config(self, model: type[RunConfigT], preset: str, name: str, **overrides: Any) -> RunConfigT:
+        """A training config: the experiment preset with this demo's data, output, seed and epochs."""
+        path = resolve_config_path(preset)
+        data = read_yaml(path)
+        values = {"dataset": DATASETS[self.settings.mode], "features": str(self.features),
+                  "annotations": [str(self.annotations)], "out": str(self.run_dir(name)), "seed": self.settings.seed,
+                  "training.epochs": self.settings.size.epochs, **overrides}
+        for key, value in values.items():
+            set_dotted(data, key, value)
+        return validate_config(model, data, f"{path} (with the demo's settings)")
+
+    def _train(self, name: str, train: Callable[..., RunResult], cfg: RunConfig) -> str:
+        """Run ``train`` unless ``name`` finished; continue it from ``last.pt`` when it was interrupted."""
+        out = Path(cfg.out)
+        record = out / "run.json"
+        if (out / "best.pt").is_file() and record.is_file() and json.loads(record.read_text()).get("status") in FINISHED:
+            return f"{name}: finished earlier"
+        started = time.perf_counter()
+        result = train(cfg, resume=(out / "last.pt").is_file(), progress=self.progress)
+        return (f"{name}: best epoch {result.best_epoch}, validation mAP "
+                f"{result.best_validation.get('mAP', float('nan')):.3f} ({time.perf_counter() - started:.0f} s)")
+
+    def teachers(self) -> str:
+        from augrgb.distill.settings import TeacherConfig
+        from augrgb.distill.train import train_teacher
+
+        lines = []
+        for modality in TEACHERS:
+            cfg = self.run_config(TeacherConfig, f"experiments/synth_{modality}_teacher", f"{modality}_teacher")
+            lines.append(self._train(f"{modality} teacher", train_teacher, cfg))
+        return "; ".join(lines)
+
+    def students(self) -> str:
+        from augrgb.distill.settings import StudentConfig
+        from augrgb.distill.train import train_student
+
+        vanilla = self.run_config(StudentConfig, "experiments/synth_student_vanilla", "student_vanilla")
+        lines = [self._train("vanilla RGB", train_student, vanilla)]
+        for modality in TEACHERS:
+            teacher = self.best(f"{modality}_teacher")
+            cfg = self.run_config(StudentConfig, "experiments/synth_student_ours", f"student_{modality}",
+                                  teachers=[teacher])
+            lines.append(self._train(f"Augmented-RGB ({modality})", train_student, cfg))
+        return "; ".join(lines)
+
+    def evaluation(self) -> str:
+        from augrgb.distill.evaluation import evaluate_checkpoints
+
+        rows = table_rows({m: self.best(f"{m}_teacher") for m in TEACHERS}, self.best("student_vanilla"),
+                          {m: self.best(f"student_{m}") for m in TEACHERS})
+        result = evaluate_checkpoints(rows, self.features, self.annotations, fmt="dense-json", subset="testing",
+                                      tiou=(0.1, 0.5), device="cpu")
+        size = self.settings.size
+        heading = (f"# augrgb demo: {self.settings.mode} benchmark, size {self.settings.size_name} ({size.videos} videos "
+                   f"of {size.seconds:g} s, {size.frame_size} px), {self.settings.flow.upper()} flow, "
+                   f"seed {self.settings.seed}")
+        json_path, md_path = write_results(self.out, add_gap_closed(result), heading)
+        return f"{md_path}, {json_path}"
+
+    def test_videos(self) -> list[Path]:
+        annotations = json.loads(self.annotations.read_text())
+        return [self.bench / "videos" / f"{vid}.mp4" for vid, v in annotations.items() if v["subset"] == "testing"]
+
+    def detect(self) -> str:
+        from augrgb.detect.pipeline import detect
+        from augrgb.extract.weights import weights_path
+
+        out = self.out / "detect"
+        results = detect(self.test_videos(), self.best("student_pose"), out, plot=True, annotations=self.annotations,
+                         weights=str(weights_path("i3d-rgb", self.cache)), cache=self.cache, progress=self.progress)
+        failed = [r for r in results if r.status == "failed"]
+        if failed:
+            raise InputError(out / "failed.txt", f"{len(failed)} of {len(results)} videos failed; rerun to retry")
+        count = sum(r.detections for r in results)
+        return (f"Augmented-RGB (pose) on {len(results)} held-out videos: {count} intervals in {out}/detections.json "
+                f"(.csv, txt/), timelines in {out}/plots/")
+
+    def figures(self) -> str:
+        figures = write_figures(self.out, self.out / "detect")
+        return f"{len(figures)} figures listed in {self.out / 'figures.md'}"
+
+
+def _batch_summary(results: list, store: Path) -> str:
+    """``N done, M already there``; failed inputs (already reported one per line) stop the demo."""
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise InputError(store / "manifest.json", f"{len(failed)} of {len(results)} inputs failed "
+                                                  f"(first: {failed[0].source}: {failed[0].reason}); rerun to retry")
+    done = sum(r.status == "done" for r in results)
+    return f"{done} extracted, {len(results) - done} already there"
+
+
+def run_demo(out: str | Path, settings: DemoSettings, *, cache: str | None = None, progress: bool = True) -> dict[str, str]:
+    """Run (or resume) every stage into ``out``, then print the table, the folder layout and the wall time.
+
+    Returns stage key -> ``ran``/``skipped``. Other settings in an existing demo folder are refused.
+    """
+    import torch
+
+    started = time.perf_counter()
+    out = Path(out)
+    record = DemoRecord(out, settings)
+    run = DemoRun(out, settings, cache, progress)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see WORKERS: the networks trained and run in this process are small
+    try:
+        outcome = run_stages(run.stages(), record)
+    finally:
+        torch.set_num_threads(threads)
+    result = json.loads((out / "results.json").read_text())
+    print()
+    print(markdown_table(result))
+    print(f"{result['metric']} on {result['videos']} held-out videos; more in {out / 'results.md'}")
+    print()
+    print(LAYOUT.format(out=out))
+    print()
+    total = sum(record.finished.values())
+    print(f"wall time: {time.perf_counter() - started:.0f} s this run; {total:.0f} s over all stages")
+    return outcome

@@ -1,0 +1,74 @@
+"""What a demo run is made of: a size preset from ``configs/demo.yaml`` plus mode, flow method and seed.
+
+The settings are recorded in ``OUT/demo.json``; a rerun with the same settings resumes, other settings
+in the same folder are refused (as ``augrgb synth`` does with ``synth.json``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from augrgb.config import load_config
+from augrgb.errors import InputError
+
+PRESETS = "demo"  # configs/demo.yaml
+
+
+class DemoSize(BaseModel):
+    """How big the benchmark and the models are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    videos: int = Field(ge=2, description="benchmark videos (about 20% are held out for testing)")
+    seconds: float = Field(ge=2, description="length of each video in seconds")
+    frame_size: int = Field(ge=32, description="frame width and height of the videos, and of the I3D input")
+    epochs: int = Field(ge=1, description="epochs of every teacher and student run")
+    encoder_epochs: int = Field(ge=1, description="epochs of the pose encoder (AGCN)")
+    encoder_widths: list[int] = Field(min_length=1, description="channel widths of the AGCN blocks")
+
+
+class DemoPresets(BaseModel):
+    """``configs/demo.yaml``: the named sizes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sizes: dict[str, DemoSize]
+
+
+class DemoSettings(BaseModel):
+    """Everything that determines a demo's outputs (recorded in ``OUT/demo.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size_name: str
+    size: DemoSize
+    mode: Literal["dense", "sparse"] = "dense"
+    flow: Literal["dis", "tvl1"] = "dis"
+    seed: int = 0
+
+
+def size_names() -> list[str]:
+    """The sizes ``configs/demo.yaml`` defines."""
+    return list(load_config(DemoPresets, PRESETS).sizes)
+
+
+def demo_settings(size: str, mode: str = "dense", flow: str = "dis", seed: int = 0) -> DemoSettings:
+    """The settings of a run at preset ``size``; an unknown size is a one-line error listing the known ones."""
+    sizes = load_config(DemoPresets, PRESETS).sizes
+    if size not in sizes:
+        raise InputError("--size", f"unknown size {size!r} (configs/demo.yaml has: {', '.join(sizes)})")
+    return DemoSettings(size_name=size, size=sizes[size], mode=mode, flow=flow, seed=seed)
+
+
+def settings_difference(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every setting that differs (nested keys dotted)."""
+    out = []
+    for key in dict.fromkeys([*old, *new]):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += settings_difference(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a} -> {b}")
+    return out
