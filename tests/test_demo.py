@@ -95,6 +95,8 @@ def test_tiny_demo_writes_the_table_and_detections(tiny_demo):
             assert (out / "detect" / path).is_file(), path
     figures = (out / "figures.md").read_text()
     assert all(f"detect/plots/{vid}.png" in figures for vid in test_ids)
+    for name in ("tsne", "relations", "saliency"):
+        assert f"figures/{name}.png" in figures and (out / "figures" / f"{name}.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow

@@ -36,6 +36,7 @@ LAYOUT = """\
 {out}/
   results.md, results.json   the table (also printed above)
   figures.md                 every figure of the run on one page
+  figures/                   t-SNE, relation matrices, boundary saliency (augrgb plot ...)
   bench/                     the generated benchmark: videos/*.mp4, skeletons/*.npy, annotations.json, classes.txt
   features/                  feature store: one HDF5 per video with rgb, flow, skeleton, pose (+ manifest.json)
   models/pose_encoder.pt     the AGCN pose encoder trained on the benchmark's skeletons
@@ -221,7 +222,9 @@ class DemoRun:
                 f"(.csv, txt/), timelines in {out}/plots/")
 
     def figures(self) -> str:
-        figures = write_figures(self.out, self.out / "detect")
+        runs = {name: Path(self.best(name)) for name in ("student_vanilla", "student_pose", "pose_teacher")}
+        figures = write_figures(self.out, self.out / "detect", features=self.features, annotations=self.annotations,
+                                runs=runs, video=self.test_videos()[0].stem)
         return f"{len(figures)} figures listed in {self.out / 'figures.md'}"
 
 
