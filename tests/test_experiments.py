@@ -49,12 +49,14 @@ def test_plan_orders_dependencies_and_applies_each_variant(data, tmp_path):
     spec = grid_dict(root, store, annotations, seeds=[0, 1],
                      teachers={"pose": preset(root, "teacher", modality="pose"), "flow": preset(root, "tf", modality="rgb")})
     spec["variants"].append({"group": "filters", "name": "TGM augmented", "filter": "tgm"})
+    spec["variants"].append({"group": "filters", "name": "PDAN augmented", "filter": "pdan", "teachers": ["pose"]})
     spec["variants"].append({"group": "kd", "name": "SP", "kd": "sp", "teachers": ["pose"]})
     tasks = plan(Grid.model_validate(spec), tmp_path)
     kinds = [t.kind for t in tasks]
     # per (filter, seed): 2 teachers + vanilla; students: 3 ss-tcn variants x 2 teachers + 1 tgm variant x 2 teachers
-    assert kinds.count("teacher") == 2 * 2 * 2 and kinds.count("vanilla") == 2 * 2
-    assert kinds.count("student") == 2 * (3 * 2 + 1 * 2 + 1)  # SP only against the pose teacher
+    # per seed: ss-tcn and tgm train both teachers, pdan only the pose teacher its variant distils from
+    assert kinds.count("teacher") == 2 * (2 + 2 + 1) and kinds.count("vanilla") == 2 * 3
+    assert kinds.count("student") == 2 * (3 * 2 + 1 * 2 + 1 + 1)  # SP and PDAN only against the pose teacher
     assert not any(t.teacher == "flow" and t.variant.name == "SP" for t in tasks if t.kind == "student")
     assert kinds.index("student") > max(i for i, k in enumerate(kinds) if k != "student")
     by_out = {t.out.relative_to(tmp_path).as_posix(): t for t in tasks}

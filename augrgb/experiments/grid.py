@@ -66,6 +66,13 @@ class Grid(BaseModel):
             seen.add((v.group, v.name))
         return self
 
+    def teachers_for(self, filter: str) -> list[str]:
+        """Teachers trained with ``filter``: all for the grid's filter, else those its variants distil from."""
+        if filter == self.filter:
+            return list(self.teachers)
+        used = [v.teachers or list(self.teachers) for v in self.variants if v.filter == filter]
+        return [t for t in self.teachers if any(t in names for names in used)]
+
     def filters(self) -> list[str]:
         """Every temporal filter the grid trains (the default first)."""
         return list(dict.fromkeys([self.filter, *(v.filter for v in self.variants if v.filter)]))
@@ -114,6 +121,8 @@ def plan(grid: Grid, out: str | Path) -> list[Task]:
             common = {**base, **_filter_overrides(grid, name), "seed": seed}
             teachers = {}
             for teacher, preset in grid.teachers.items():
+                if teacher not in grid.teachers_for(name):
+                    continue
                 path = folder / f"teacher_{teacher}"
                 cfg = _config(TeacherConfig, preset, {**common, "out": str(path)}, f"{preset} ({name}, seed {seed})")
                 tasks.append(Task("teacher", name, seed, path, cfg, teacher=teacher))
