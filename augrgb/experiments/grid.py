@@ -136,7 +136,7 @@ def plan(grid: Grid, out: str | Path) -> list[Task]:
                 for teacher, teacher_path in teachers.items():
                     if variant.teachers is not None and teacher not in variant.teachers:
                         continue
-                    path = folder / teacher / f"{variant.group}-{variant.name}"
+                    path = folder / teacher / f"{variant.group}-{variant.name}".replace("/", "_")  # one folder
                     over = {**common, **variant.set, "out": str(path), "teachers": [str(teacher_path / "best.pt")]}
                     if variant.kd is not None:
                         over["kd"] = variant.kd
