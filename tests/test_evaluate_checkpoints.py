@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -83,3 +86,15 @@ def test_bad_rows_and_metrics_are_one_line_errors(sparse_teacher):
         evaluate_checkpoints({"empty": []}, store, annotations)
     with pytest.raises(InputError, match="metric: must be frame, event or auto"):
         evaluate_checkpoints({"x": teacher}, store, annotations, metric="frames")
+
+
+def test_event_map_without_any_ground_truth_action_says_so(sparse_teacher, tmp_path):
+    teacher, store, annotations = sparse_teacher
+    data = json.loads(Path(annotations).read_text())
+    for video in data.values():
+        if video["subset"] == "testing":
+            video["actions"] = []
+    empty = tmp_path / "no_test_actions.json"
+    empty.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="3 'testing' video.s. with features hold no action instance: event mAP is undefined"):
+        evaluate_checkpoints({"x": teacher}, store, empty)

@@ -168,6 +168,9 @@ def evaluate_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]], 
     modalities = list(dict.fromkeys(meta["modality"] for _, meta in streams.values()))
     items, report = load_videos(FeatureSource(features, grid), ann, modalities, head, progress=progress)
     ann = Annotations(ann.classes, {i.video_id: replace(ann.videos[i.video_id], duration=i.duration) for i in items})
+    if metric == "event" and not any(v.segments for v in ann.videos.values()):
+        raise InputError(annotations, f"the {len(items)} '{subset}' video(s) with features hold no action instance: "
+                                      "event mAP is undefined (a larger benchmark or another seed has some)")
     timing = SnippetTiming(float(grid["fps"]), int(grid["snippet"]), int(grid["stride"]))
 
     dev = resolve_device(device)
