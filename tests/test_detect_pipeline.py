@@ -208,13 +208,13 @@ def test_frame_map_refuses_probabilities_over_other_classes(dense_case, capsys):
 
 @pytest.mark.slow
 def test_end_to_end_on_a_generated_video_with_real_i3d(tmp_path, i3d_rgb_weights, capsys):
-    from augrgb.extract.weights import sha256_file
+    from augrgb.extract.weights import read_weights_file, state_sha256
     from augrgb.synth.generator import generate
 
     bench = generate(tmp_path / "bench", videos=1, seconds=2.0, size=64)
     video = next((bench / "videos").glob("*.mp4"))
     classes = (bench / "classes.txt").read_text().split("\n")[:-1]
-    features = {**FEATURES, "weights_sha256": sha256_file(i3d_rgb_weights)}
+    features = {**FEATURES, "weights_sha256": state_sha256(read_weights_file(i3d_rgb_weights))}
     model = write_checkpoint(tmp_path / "student.pt", random_stream(len(classes), "softmax"), classes, features=features)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 1000)

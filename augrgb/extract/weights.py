@@ -53,6 +53,20 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def state_sha256(state: dict[str, torch.Tensor]) -> str:
+    """Hex SHA-256 of a state dict's names, dtypes, shapes and values, in key order.
+
+    This identifies the weights themselves: ``torch.save`` writes a random serialization id into every
+    file, so two fetches (or a ``.ckpt`` and its converted ``.pt``) of the same weights differ as files.
+    """
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 class NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickler that can build numpy arrays and plain containers and nothing else."""
 
@@ -198,7 +212,7 @@ def cross_modality_flow_state(rgb_state: dict[str, torch.Tensor]) -> dict[str, t
 
 
 def fetch(name: str, source: str | Path | None = None, cache: str | Path | None = None) -> tuple[Path, str]:
-    """Obtain weights ``name``, convert them to our keys, cache them; return (path, SHA-256)."""
+    """Obtain weights ``name``, convert them to our keys, cache them; return (path, SHA-256 of the weights)."""
     target = weights_path(name, cache)
     in_channels = 2 if name == "i3d-flow" else 3
     if source is None:
@@ -210,7 +224,7 @@ def fetch(name: str, source: str | Path | None = None, cache: str | Path | None 
         state = read_weights_file(source, in_channels)
     with replacing(target) as partial:
         torch.save(state, partial)
-    return target, sha256_file(target)
+    return target, state_sha256(state)
 
 
 def load_i3d(modality: str = "rgb", path: str | Path | None = None, cache: str | Path | None = None):
@@ -224,15 +238,17 @@ def load_i3d(modality: str = "rgb", path: str | Path | None = None, cache: str |
     in_channels = 3 if modality == "rgb" else 2
     description = "file"
     if path is not None:
-        state, sha = read_weights_file(path, in_channels), sha256_file(path)
+        state = read_weights_file(path, in_channels)
+        sha = state_sha256(state)
     else:
         cached = weights_path(f"i3d-{modality}", cache)
         if cached.is_file():
-            state, sha = read_weights_file(cached, in_channels), sha256_file(cached)
+            state = read_weights_file(cached, in_channels)
+            sha = state_sha256(state)
         elif modality == "flow" and weights_path("i3d-rgb", cache).is_file():
-            rgb = weights_path("i3d-rgb", cache)
-            state = cross_modality_flow_state(read_weights_file(rgb, 3))
-            sha, description = sha256_file(rgb), "cross-modality initialisation from the RGB weights"
+            rgb_state = read_weights_file(weights_path("i3d-rgb", cache), 3)
+            state, sha = cross_modality_flow_state(rgb_state), state_sha256(rgb_state)
+            description = "cross-modality initialisation from the RGB weights"
         else:
             raise InputError(cached, "weights not found; run `augrgb weights fetch i3d-rgb` first")
     model = InceptionI3d(num_classes=400, in_channels=in_channels)
