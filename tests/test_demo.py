@@ -166,6 +166,8 @@ def test_gap_closed_and_table():
     assert gap_closed(0.4, 0.6, 0.5) == pytest.approx(0.5)
     assert gap_closed(0.4, 0.6, 0.3) == pytest.approx(-0.5)
     assert gap_closed(0.4, 0.4, 0.5) is None and gap_closed(0.5, 0.4, 0.5) is None
+    assert gap_closed(0.2867, 0.2872, 0.1455) is None  # a 0.05-point gap: the ratio would be -269
+    assert gap_closed(0.40, 0.42, 0.43) == pytest.approx(1.5)
     rows = table_rows({"pose": "p.pt"}, "v.pt", {"pose": "s.pt"})
     assert rows == {VANILLA: ["v.pt"], "pose teacher": ["p.pt"], "two-stream RGB+pose": ["v.pt", "p.pt"],
                     "Augmented-RGB (pose)": ["s.pt"]}
