@@ -145,3 +145,13 @@ def test_a_teacher_added_later_gets_its_runs_and_vanilla_rows_only(data, tmp_pat
     added = sorted((r["name"], r["teacher"]) for r in lines[len(first):])
     assert added == [("augmented", "rgb-teacher"), ("teacher", "rgb-teacher"), ("two-stream", "rgb-teacher"),
                      ("vanilla", "rgb-teacher")]
+
+
+@pytest.mark.parametrize("name,teachers,runs", [("results/synth_dense", {"pose", "flow"}, 171),
+                                                ("results/synth_dense_flow_extra", {"flow"}, 54)])
+def test_shipped_result_grids_expand(name, teachers, runs, tmp_path):
+    """The grids behind docs/results.md validate, with their presets, into the runs the page reports."""
+    tasks = plan(load_grid(name), tmp_path)
+    assert {t.filter for t in tasks} == {"ss-tcn", "pdan", "tgm"} and {t.seed for t in tasks} == {0, 1, 2}
+    assert {t.teacher for t in tasks if t.kind == "student" and t.filter == "tgm"} == teachers
+    assert len(tasks) == runs
