@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate a small benchmark of rendered skeleton actors, extract RGB, optical-flow and pose "
                     "features, train a pose and a flow teacher, a vanilla RGB student and an Augmented-RGB student "
                     "from each teacher, evaluate them on held-out videos, detect actions in the held-out videos from "
-                    "raw RGB, and print one table. The default size takes about 10 minutes on a 2-core CPU. Every "
+                    "raw RGB, and print one table. The default size takes 12-15 minutes on a 2-core CPU. Every "
                     "stage is resumable: after Ctrl-C, rerun the same command.")
     demo.add_argument("--out", default="augrgb-demo", help="output folder (default ./augrgb-demo); rerunning with the "
                                                            "same options resumes, other options there are refused")
