@@ -4,14 +4,13 @@ two-stream each Augmented-RGB student closes, as Markdown (printed and ``results
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from augrgb.atomic import write_text_atomic
+from augrgb.experiments.report import MIN_GAP, gap_closed
 
 VANILLA = "vanilla RGB"
-MIN_GAP = 0.01  # two-stream must beat vanilla RGB by one mAP point, else the ratio divides by noise
 
 
 def table_rows(teachers: dict[str, str], vanilla: str, students: dict[str, str]) -> dict[str, list[str]]:
@@ -22,14 +21,6 @@ def table_rows(teachers: dict[str, str], vanilla: str, students: dict[str, str])
     rows.update({f"two-stream RGB+{m}": [vanilla, path] for m, path in teachers.items()})
     rows.update({f"Augmented-RGB ({m})": [path] for m, path in students.items()})
     return rows
-
-
-def gap_closed(vanilla: float, two_stream: float, augmented: float) -> float | None:
-    """(augmented - vanilla) / (two-stream - vanilla); None when two-stream does not beat vanilla RGB by
-    :data:`MIN_GAP` (a ratio over a smaller gap is seed noise, e.g. -269 for a 0.05-point gap)."""
-    if not all(map(math.isfinite, (vanilla, two_stream, augmented))) or two_stream - vanilla < MIN_GAP:
-        return None
-    return (augmented - vanilla) / (two_stream - vanilla)
 
 
 def add_gap_closed(result: dict[str, Any]) -> dict[str, Any]:

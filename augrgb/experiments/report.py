@@ -6,6 +6,7 @@ table adds the share of the vanilla-to-two-stream gap the Augmented-RGB stream c
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -25,9 +26,15 @@ def summarise(records: Iterable[dict[str, Any]]) -> dict[Key, tuple[float, float
     return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in scores.items()}
 
 
+MIN_GAP = 0.01  # two-stream must beat vanilla RGB by one mAP point, else the ratio divides by noise
+
+
 def gap_closed(vanilla: float, two_stream: float, augmented: float) -> float | None:
-    """(augmented - vanilla) / (two-stream - vanilla); None when two-stream does not beat vanilla."""
-    return None if two_stream <= vanilla else (augmented - vanilla) / (two_stream - vanilla)
+    """(augmented - vanilla) / (two-stream - vanilla); None when two-stream does not beat vanilla RGB by
+    :data:`MIN_GAP` (a ratio over a smaller gap is seed noise, e.g. -269 for a 0.05-point gap)."""
+    if not all(map(math.isfinite, (vanilla, two_stream, augmented))) or two_stream - vanilla < MIN_GAP:
+        return None
+    return (augmented - vanilla) / (two_stream - vanilla)
 
 
 def _cell(stats: dict[Key, tuple[float, float, int]], key: Key) -> str:
