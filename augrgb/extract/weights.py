@@ -237,20 +237,16 @@ def load_i3d(modality: str = "rgb", path: str | Path | None = None, cache: str |
 
     in_channels = 3 if modality == "rgb" else 2
     description = "file"
-    if path is not None:
-        state = read_weights_file(path, in_channels)
+    cached = weights_path(f"i3d-{modality}", cache)
+    if path is not None or cached.is_file():
+        state = read_weights_file(path if path is not None else cached, in_channels)
         sha = state_sha256(state)
+    elif modality == "flow" and weights_path("i3d-rgb", cache).is_file():
+        rgb_state = read_weights_file(weights_path("i3d-rgb", cache), 3)
+        state, sha = cross_modality_flow_state(rgb_state), state_sha256(rgb_state)
+        description = "cross-modality initialisation from the RGB weights"
     else:
-        cached = weights_path(f"i3d-{modality}", cache)
-        if cached.is_file():
-            state = read_weights_file(cached, in_channels)
-            sha = state_sha256(state)
-        elif modality == "flow" and weights_path("i3d-rgb", cache).is_file():
-            rgb_state = read_weights_file(weights_path("i3d-rgb", cache), 3)
-            state, sha = cross_modality_flow_state(rgb_state), state_sha256(rgb_state)
-            description = "cross-modality initialisation from the RGB weights"
-        else:
-            raise InputError(cached, "weights not found; run `augrgb weights fetch i3d-rgb` first")
+        raise InputError(cached, "weights not found; run `augrgb weights fetch i3d-rgb` first")
     model = InceptionI3d(num_classes=400, in_channels=in_channels)
     model.load_state_dict(state, strict=False)
     return model.eval(), sha, description
