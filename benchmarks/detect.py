@@ -49,7 +49,7 @@ from augrgb.extract.flow import FlowComputer, encode_for_i3d
 from augrgb.extract.pipeline import ENCODERS
 from augrgb.extract.snippets import num_snippets
 from augrgb.extract.transforms import Preprocess
-from augrgb.extract.weights import load_i3d, sha256_file, weights_path
+from augrgb.extract.weights import load_i3d, read_weights_file, state_sha256, weights_path
 from augrgb.synth.generator import FPS, build_video
 from augrgb.synth.video import write_mp4
 
@@ -70,7 +70,7 @@ def make_student(path: Path, weights: Path) -> Path:
     torch.manual_seed(0)
     stream = Stream(1024, CLASSES, "sigmoid", hidden=256, dropout=0.5).eval()
     features = {"fps": 25.0, "snippet": 16, "stride": 16, "crop": "center", "size": 224, "short_side": 256,
-                "encoder": ENCODERS["rgb"], "weights_sha256": sha256_file(weights)}
+                "encoder": ENCODERS["rgb"], "weights_sha256": state_sha256(read_weights_file(weights))}
     return save_stream(path, stream, classes=[f"class{i}" for i in range(CLASSES)], modality="rgb", features=features)
 
 

@@ -143,7 +143,7 @@ def _channels(p: Placed) -> frozenset[str]:
     action = ACTIONS[p.name]
     for alt in range(len(action.channels)):
         if action.side_of(alt) == p.side:
-            return action.channels[alt]
+            return frozenset(action.channels[alt])
     raise AssertionError(p)
 
 

@@ -20,7 +20,7 @@ import torch
 from augrgb.atomic import replacing
 from augrgb.distill.stream import Stream
 from augrgb.errors import InputError
-from augrgb.extract.weights import sha256_file
+from augrgb.extract.weights import payload_sha256
 
 STREAM_FORMAT = "augrgb.stream/1"
 STATE_FORMAT = "augrgb.training-state/1"
@@ -62,7 +62,7 @@ def save_stream(path: str | Path, stream: Stream, *, classes: Sequence[str], mod
 
 def load_stream(path: str | Path) -> tuple[Stream, dict[str, Any]]:
     """A stream checkpoint as ``(Stream in eval mode on CPU, meta)``; meta is everything but the
-    weights, plus ``path`` and ``sha256`` of the file."""
+    weights, plus ``path`` and ``sha256`` of its content (:func:`payload_sha256`: equal for equal checkpoints)."""
     data = load_safe(path, STREAM_FORMAT)
     stream = Stream(**data["hparams"])
     try:
@@ -71,6 +71,6 @@ def load_stream(path: str | Path) -> tuple[Stream, dict[str, Any]]:
         raise InputError(path, f"weights do not fit the stored hyper-parameters ({str(exc).splitlines()[0]})") from None
     stream.eval()
     meta = {k: v for k, v in data.items() if k != "state_dict"}
-    meta["path"], meta["sha256"] = str(path), sha256_file(path)
+    meta["path"], meta["sha256"] = str(path), payload_sha256(data)
     return stream, meta
 

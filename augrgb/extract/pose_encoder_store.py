@@ -23,7 +23,7 @@ from augrgb.extract.pose_encoder_training import save_pose_encoder, train_pose_e
 from augrgb.extract.pose_snippets import cut_snippets
 from augrgb.extract.snippets import num_snippets, snippet_centers
 from augrgb.extract.store import FeatureStore
-from augrgb.extract.weights import sha256_file
+from augrgb.extract.weights import checkpoint_sha256
 
 NEEDS_ANNOTATIONS = ("training the pose encoder needs annotations (snippet labels) of the stored videos: "
                      "augrgb extract pose-encoder train --poses STORE --annotations FILE --out encoder.pt")
@@ -134,4 +134,4 @@ def train_from_store(poses: str | Path, annotations_path: str | Path | None, out
             "batch_size": batch_size, "train_videos": [v for v in data.videos if v not in validation],
             "val_videos": sorted(validation), "metrics": metrics, "augrgb_version": __version__}
     save_pose_encoder(out, model, meta)
-    return {**meta, "sha256": sha256_file(out)}
+    return {**meta, "sha256": checkpoint_sha256(out)}

@@ -31,7 +31,7 @@ from augrgb.extract.skeletons import (MAX_GAP, READERS, fill_body_gaps, fit_bodi
                                       read_skeleton, resample_frames)
 from augrgb.extract.snippets import num_snippets
 from augrgb.extract.store import FeatureStore
-from augrgb.extract.weights import sha256_file
+from augrgb.extract.weights import checkpoint_sha256
 
 if TYPE_CHECKING:
     from augrgb.extract.engines import Engine
@@ -219,7 +219,7 @@ def extract_poses(inputs: Sequence[str | Path], store_dir: str | Path, cfg: Extr
     if encoder is not None:
         if not Path(encoder).is_file():
             raise InputError(encoder, "no such encoder checkpoint")
-        sha = sha256_file(encoder)
+        sha = checkpoint_sha256(encoder)
     paths = prefer_skeleton_files(collect_inputs(inputs, accepts=is_pose_input), id_suffix_strip)
     job = PoseJob(cfg, str(store_dir), encoder=str(encoder) if encoder else None, encoder_sha=sha, skeleton_fps=skeleton_fps)
     return run_batch(paths, job, overwrite=overwrite, progress=progress, id_suffix_strip=id_suffix_strip, engine=engine,

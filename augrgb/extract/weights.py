@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import subprocess
@@ -44,15 +45,6 @@ def weights_path(name: str, cache: str | Path | None = None) -> Path:
     return cache_dir(cache) / WEIGHT_FILES[name]
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def state_sha256(state: dict[str, torch.Tensor]) -> str:
     """Hex SHA-256 of a state dict's names, dtypes, shapes and values, in key order.
 
@@ -65,6 +57,43 @@ def state_sha256(state: dict[str, torch.Tensor]) -> str:
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def payload_sha256(payload: object) -> str:
+    """Hex SHA-256 of a checkpoint's content: tensors by dtype, shape and values, dicts by sorted key, plain values
+    by their JSON text. Like :func:`state_sha256`, it names what was saved, not the file (which holds a random id)."""
+    digest = hashlib.sha256()
+
+    def add(obj: object) -> None:
+        if isinstance(obj, torch.Tensor):
+            tensor = obj.detach().cpu().contiguous()
+            digest.update(f"T|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(obj, dict):
+            digest.update(f"D{len(obj)}|".encode())
+            for key in sorted(obj, key=str):
+                add(str(key))
+                add(obj[key])
+        elif isinstance(obj, (list, tuple)):
+            digest.update(f"L{len(obj)}|".encode())
+            for item in obj:
+                add(item)
+        else:
+            digest.update(f"V{json.dumps(obj)}|".encode())
+
+    add(payload)
+    return digest.hexdigest()
+
+
+def checkpoint_sha256(path: str | Path) -> str:
+    """:func:`payload_sha256` of a PyTorch checkpoint file, read with ``weights_only=True``."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except Exception as exc:  # torch raises several types for corrupt or unsafe files
+        raise InputError(path, f"not a readable weights-only checkpoint ({str(exc).splitlines()[0][:200]})") from None
+    return payload_sha256(payload)
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):

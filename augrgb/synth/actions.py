@@ -59,7 +59,7 @@ class ActionClass:
 
     name: str
     description: str
-    channels: tuple[frozenset[str], ...]
+    channels: tuple[tuple[str, ...], ...]  # each alternative's channels in CHANNELS order (never a set: see schedule)
     duration: tuple[float, float]
     motion: Motion
     posture: str = "any"             # posture required at the start: "standing", "seated" or "any"
@@ -85,7 +85,7 @@ def register(name: str, *, channels: list[set[str]], duration: tuple[float, floa
         unknown = set().union(*channels) - set(CHANNELS)
         if unknown:
             raise ValueError(f"action {name!r}: unknown channels {sorted(unknown)}")
-        ACTIONS[name] = ActionClass(name, description, tuple(frozenset(c) for c in channels), duration, motion,
+        ACTIONS[name] = ActionClass(name, description, tuple(tuple(ch for ch in CHANNELS if ch in c) for c in channels), duration, motion,
                                     posture, posture_after, turn)
         return motion
     return add

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"augrgb synth: {exc}", file=sys.stderr)
         return 1
     stats = label_statistics(out / "annotations.json")
-    print(f"wrote {stats['videos']} videos to {out} (annotations.json, classes.txt, videos/, skeletons/)")
+    digest = json.loads((out / "synth.json").read_text())["digest"]["sha256"]
+    print(f"wrote {stats['videos']} videos to {out} (annotations.json, classes.txt, videos/, skeletons/); "
+          f"digest {digest[:16]} (synth.json)")
     print(json.dumps({k: stats[k] for k in ("actions_per_video", "action_length_s", "labels_per_frame")}))
     return 0

@@ -6,12 +6,14 @@ Layout written by :func:`generate`::
     OUT/skeletons/<id>.npy     (T, 2, 25, 3) float32 metres, camera space, NTU joint order
     OUT/annotations.json       {id: {"subset", "duration", "actions": [[class, start_s, end_s], ...]}}
     OUT/classes.txt            class i on line i (0-based)
-    OUT/synth.json             the settings, so a rerun resumes and a mismatch is refused
+    OUT/synth.json             the settings (a rerun resumes, a mismatch is refused) and, once complete, a digest
+                               of every file above: the same digest means the same benchmark, byte for byte
     OUT/preview.png            with --preview: a contact sheet of frames from several classes and views
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -174,15 +176,19 @@ def _make_one(out: Path, settings: Settings, index: int) -> tuple[int, list | No
         return index, None, f"{vid}: {exc.__class__.__name__}: {exc}"
 
 
+def _manifest(settings: Settings) -> dict:
+    return {"generator": "augrgb.synth", "settings": asdict(settings)}
+
+
 def _check_manifest(out: Path, settings: Settings) -> None:
     manifest = out / "synth.json"
-    wanted = {"generator": "augrgb.synth", "settings": asdict(settings)}
+    wanted = _manifest(settings)
     if manifest.is_file():
         try:
             found = json.loads(manifest.read_text())
         except (OSError, ValueError) as exc:
             raise InputError(manifest, f"unreadable benchmark manifest ({exc})") from None
-        if found != wanted:
+        if not isinstance(found, dict) or {k: found.get(k) for k in wanted} != wanted:
             raise InputError(out, f"already holds a benchmark made with other settings ({found.get('settings')}); use another folder")
     else:
         _atomic_write(manifest, (json.dumps(wanted, indent=2) + "\n").encode())
@@ -228,7 +234,20 @@ def generate(out_dir: str | Path, videos: int, seconds: float, mode: str = "dens
         write_preview(out, settings)
     if errors:
         raise RuntimeError(f"{len(errors)} of {videos} videos failed: " + "; ".join(errors))
+    digest = {"sha256": output_digest(out, videos), "files": 2 * videos + 2}
+    _atomic_write(out / "synth.json", (json.dumps({**_manifest(settings), "digest": digest}, indent=2) + "\n").encode())
     return out
+
+
+def output_digest(out: Path, videos: int) -> str:
+    """SHA-256 over the names and SHA-256s of every file of the benchmark (annotations, classes, videos, skeletons):
+    two folders with the same digest hold the same benchmark, byte for byte."""
+    names = ["annotations.json", "classes.txt"]
+    names += [f"videos/{video_id(i)}.mp4" for i in range(videos)] + [f"skeletons/{video_id(i)}.npy" for i in range(videos)]
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(f"{name} {hashlib.sha256((out / name).read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()
 
 
 def _collect(results: dict, errors: list, index: int, actions: list | None, error: str | None) -> None:

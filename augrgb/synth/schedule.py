@@ -92,6 +92,7 @@ def sample_timeline(rng: np.random.Generator, frames: int, fps: float, mode: str
         if action.posture_after is not None:
             seated = action.posture_after == "seated"
         placed.append(Placed(action.name, first, final, action.side_of(alt), float(angle), int(rng.integers(2**31))))
+        # channels in a fixed order: each one draws from rng, so a set's hash order would change the benchmark
         for c in (CHANNELS if mode == "sparse" else action.channels[alt]):
             free[c] = (final + 1) / fps + _gap(rng, mode)
         class_free[action.name] = (final + 1) / fps + 1.0  # repeats of a class are separate instances
