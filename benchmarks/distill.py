@@ -24,7 +24,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from augrgb.distill.data import VideoItem

@@ -47,7 +47,8 @@ def test_teacher_and_student_commands_write_their_runs(setup, capsys):
     assert "best epoch" in capsys.readouterr().out
     saved = yaml.safe_load((root / "student" / "config.yaml").read_text())
     assert saved["training"]["max_length"] == 8 and saved["training"]["epochs"] == 2
-    assert saved["objective"] == {"classification_weight": 2.0, "terms": {"logit": {"weight": None}}}
+    assert saved["objective"] == {"classification_weight": 2.0, "classification_reduction": "sum-classes",
+                                  "terms": {"logit": {"weight": None}}}
     record = json.loads((root / "student" / "run.json").read_text())
     assert set(record["epochs"][0]["train"]) == {"cls", "logit", "total"}
 

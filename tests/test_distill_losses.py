@@ -125,7 +125,7 @@ def test_label_groups_equal_iff_same_label_set():
 def test_sampled_negatives_always_have_other_labels_and_cover_all_candidates():
     torch.manual_seed(0)
     groups = torch.tensor([2, 0, 2, 1, 0, 2, 2, 1])
-    negatives, has = sample_negatives(groups, 500)
+    negatives, has = sample_negatives(groups, torch.zeros(8), 500)
     assert has.all() and negatives.shape == (8, 500)
     assert (groups[negatives] != groups[:, None]).all()
     for i in range(8):
@@ -133,12 +133,12 @@ def test_sampled_negatives_always_have_other_labels_and_cover_all_candidates():
 
 
 def test_anchor_without_negative_is_skipped():
-    negatives, has = sample_negatives(torch.tensor([4, 4, 4]), 2)
+    negatives, has = sample_negatives(torch.tensor([4, 4, 4]), torch.zeros(3), 2)
     assert not has.any() and negatives.shape == (3, 2)
     z = F.normalize(torch.randn(3, 4), dim=1)
     assert info_nce(z, z, z, negatives, has, 0.1).item() == 0
     # one anchor of another label: every anchor has a negative again
-    negatives, has = sample_negatives(torch.tensor([4, 4, 1]), 2)
+    negatives, has = sample_negatives(torch.tensor([4, 4, 1]), torch.zeros(3), 2)
     assert has.all() and (negatives[:2] == 2).all() and (negatives[2] < 2).all()
 
 
@@ -148,7 +148,7 @@ def test_atomic_sampling_uses_batch_labels():
     mask = torch.ones(2, 1, 3)
     flat = valid_snippets(labels, mask)
     assert flat.tolist() == [0, 0, 1, 1, 2, 2]
-    negatives, has = sample_negatives(label_groups(flat), 50)
+    negatives, has = sample_negatives(flat, torch.tensor([0, 0, 0, 1, 1, 1]), 50)
     assert has.all() and (flat[negatives] != flat[:, None]).all()
 
 
@@ -190,7 +190,7 @@ def test_atomic_equals_naive_reference_with_same_negatives():
     fast = info_nce(z_s, z_t, z_t, negatives, has, 0.07)
     slow = naive_info_nce(z_s, z_t, z_t, negatives, has, 0.07)
     assert fast.item() == pytest.approx(slow.item(), rel=1e-6)
-    negatives, has = sample_negatives(label_groups(labels), 3)
+    negatives, has = sample_negatives(labels, torch.zeros(12), 3)
     assert info_nce(z_s, z_t, z_t, negatives, has, 0.07).item() == pytest.approx(
         naive_info_nce(z_s, z_t, z_t, negatives, has, 0.07).item(), rel=1e-6)
 

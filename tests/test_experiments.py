@@ -88,8 +88,8 @@ def test_tables_report_mean_and_std_over_seeds_and_the_gap_closed():
     rows = (records("main", "vanilla", "pose", [0.30, 0.32, 0.34]) + records("main", "teacher", "pose", [0.7, 0.7, 0.7])
             + records("main", "two-stream", "pose", [0.50, 0.52, 0.54]) + records("main", "augmented", "pose", [0.40, 0.42, 0.44]))
     stats = summarise(rows)
-    mean, std, n = stats[("main", "vanilla", "pose", "ss-tcn")]
-    assert (mean, n) == (pytest.approx(0.32), 3) and std == pytest.approx(np.std([0.30, 0.32, 0.34]))
+    row = stats[("main", "vanilla", "pose", "ss-tcn")]
+    assert (row.mean, row.seeds) == (pytest.approx(0.32), 3) and row.std == pytest.approx(np.std([0.30, 0.32, 0.34]))
     assert gap_closed(0.32, 0.52, 0.42) == pytest.approx(0.5) and gap_closed(0.5, 0.4, 0.6) is None
     table = main_table(stats, ["pose"], "ss-tcn")
     assert "| vanilla RGB | 32.0 ± 1.6 |" in table and "| 50% |" in table

@@ -1,7 +1,6 @@
 """`augrgb extract rgb/classify` end to end with the real I3D weights, good and bad inputs in one batch."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """I3D: TensorFlow SAME padding, weight conversion, and loading that never executes code."""
 
 import hashlib
-import io
 import pickle
 
 import numpy as np

@@ -1,7 +1,11 @@
 """Classifier heads: a 1x1 conv from the filter's features to per-snippet logits, and its loss.
 
-- ``"sigmoid"`` (dense datasets, concurrent actions): K logits, one binary classifier per class,
-  BCE averaged over valid (snippet, class) entries. Targets: multi-hot ``(B, K, T)`` floats.
+- ``"sigmoid"`` (dense datasets, concurrent actions): K logits, one binary classifier per class.
+  Targets: multi-hot ``(B, K, T)`` floats. L_cls is the BCE *summed over classes* and averaged over
+  the valid snippets of the batch (``"sum-classes"``, the authors' convention: dairui01/PDAN
+  ``train_PDAN.py``, dairui01/MS-TCT ``train.py``, piergiaj/tgm-icml19 ``train_model.py`` sum the
+  BCE and divide by the number of valid frames), or averaged over (snippet, class) entries
+  (``"mean-classes"``, K times smaller).
 - ``"softmax"`` (sparse datasets, one action at a time): K + 1 logits; **index K (the last) is
   background**. Cross-entropy averaged over valid snippets. Targets: class indices ``(B, T)``
   (long), background = K.
@@ -17,6 +21,7 @@ from augrgb.distill.masks import masked_mean, zero_padding
 from augrgb.errors import InputError
 
 HEADS: tuple[str, ...] = ("sigmoid", "softmax")
+CLS_REDUCTIONS: tuple[str, ...] = ("sum-classes", "mean-classes")
 
 
 def check_head(kind: str) -> str:
@@ -49,8 +54,11 @@ class Classifier(nn.Module):
         return self.conv(h) * mask
 
 
-def classification_loss(logits: Tensor, targets: Tensor, mask: Tensor, kind: str) -> Tensor:
-    """L_cls over valid snippets: BCE (sigmoid; multi-hot targets) or cross-entropy (softmax; indices).
+def classification_loss(logits: Tensor, targets: Tensor, mask: Tensor, kind: str,
+                        reduction: str = "sum-classes") -> Tensor:
+    """L_cls over the valid snippets of the batch: BCE (sigmoid; multi-hot targets; ``reduction`` says whether it is
+    summed or averaged over classes) or cross-entropy (softmax; indices). Every snippet of the batch weighs the
+    same, whichever video it belongs to.
 
     Returns 0 for an all-padding batch. Targets at padded positions are ignored (may be anything).
     """
@@ -62,7 +70,11 @@ def classification_loss(logits: Tensor, targets: Tensor, mask: Tensor, kind: str
                              f"got {tuple(targets.shape)}")
         targets = zero_padding(targets.to(logits.dtype), mask)
         per_entry = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-        return masked_mean(per_entry, mask)
+        if reduction == "sum-classes":
+            return masked_mean(per_entry.sum(1), mask[:, 0])
+        if reduction == "mean-classes":
+            return masked_mean(per_entry, mask)
+        raise ValueError(f"unknown classification reduction {reduction!r} (known: {', '.join(CLS_REDUCTIONS)})")
     if targets.shape != (logits.shape[0], logits.shape[2]):
         raise ValueError(f"softmax head: targets must be class indices {(logits.shape[0], logits.shape[2])}, "
                          f"got {tuple(targets.shape)}")

@@ -141,8 +141,7 @@ class StudentConfig(RunConfig):
     @model_validator(mode="after")
     def _apply_kd_preset(self) -> StudentConfig:
         if self.kd is not None:
-            self.objective = ObjectiveConfig(classification_weight=self.objective.classification_weight,
-                                             terms=kd_terms(self.kd))
+            self.objective = self.objective.model_copy(update={"terms": kd_terms(self.kd)})
             if self.kd == "crd" and self.two_step is None:
                 self.two_step = TwoStepConfig()
         if self.two_step is not None and not self.objective.terms:

@@ -51,9 +51,9 @@ def train_student(cfg: StudentConfig, teachers: Sequence[str | Path] | None = No
     if cfg.two_step is None:
         stages = [Stage("train", cfg.objective, cfg.training.epochs)]
     else:
-        stages = [Stage("distill", ObjectiveConfig(classification_weight=0.0, terms=terms),
+        stages = [Stage("distill", cfg.objective.model_copy(update={"classification_weight": 0.0}),
                         cfg.two_step.distill_epochs, selects=False),
-                  Stage("classify", ObjectiveConfig(terms={}), cfg.training.epochs,
+                  Stage("classify", cfg.objective.model_copy(update={"terms": {}}), cfg.training.epochs,
                         freeze_filter=cfg.two_step.freeze_filter)]
     loaded = []
     if terms:   # a vanilla student (no term) needs neither the teachers nor their features
@@ -139,7 +139,8 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage]
                         info={**info, "epoch": validation["epoch"],
                               "validation": {k: v for k, v in validation.items() if k != "epoch"}})
 
-        header = {"kind": kind, "config": cfg.model_dump(mode="json"), "teachers": teacher_info,
+        header = {"kind": kind, "config": cfg.model_dump(mode="json"), "objective": info["objective"],
+                  "teachers": teacher_info,
                   "world_size": ctx.world_size, "device": str(ctx.device),
                   "data": {"train_videos": len(train_items), "validation_videos": len(val_items),
                            "skipped": train_report.skipped + val_report.skipped, "features": features}}

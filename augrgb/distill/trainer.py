@@ -153,6 +153,8 @@ class Trainer:
                                  num_workers=training.workers, pin_memory=ctx.device.type == "cuda")
         for teacher in self.teachers:
             teacher.stream.to(ctx.device).eval().requires_grad_(False)
+        self.diagnostic_batch = SnippetDataset(train_items, modalities, head, num_classes, training.max_length, seed)
+        self.train_subset = self.train_items[:max(1, len(self.val_items))]
         self.record = RunRecord(self.out / "run.json", record_header) if ctx.is_main else None
         self.logger = ScalarLogger(self.out / "tensorboard") if ctx.is_main else None
 
@@ -255,6 +257,36 @@ class Trainer:
         distributed.average_gradients(self.objective.critic_parameters(), self.ctx)
         self.critic_optimizer.step()
 
+    def _diagnose(self) -> dict[str, Any]:
+        """What each term does to the student, on one fixed training batch (the first ``batch_size`` videos, epoch-0
+        crops, training mode): every term's value, the norm of its weighted gradient at the filter output H and its
+        share of their sum, the mean L2 norm of H's valid snippets; and per-frame mAP on a fixed training subset (as
+        many videos as validation) beside validation mAP, so overfitting and collapse can be told apart.
+
+        Runs under a forked RNG: reading the diagnostics never changes the training run."""
+        data = self.diagnostic_batch
+        batch = data.collate([data[i] for i in range(min(self.training.batch_size, len(data)))]).to(self.ctx.device)
+        with torch.random.fork_rng(devices=[self.ctx.device] if self.ctx.device.type == "cuda" else []):
+            with torch.no_grad():
+                teachers = [t.stream(batch.features[t.modality], batch.mask) for t in self.teachers]
+            self.stream.train()
+            student = self.stream(batch.features[self.modality], batch.mask)
+            parts = self.objective.parts(student, teachers, batch.mask, batch.labels)
+            grads = {}
+            for name, (weight, value) in parts.items():
+                if weight == 0 or not (value.requires_grad and student.features.requires_grad):  # e.g. a frozen filter
+                    grads[name] = 0.0
+                    continue
+                grad = torch.autograd.grad(weight * value, student.features, retain_graph=True, allow_unused=True)[0]
+                grads[name] = 0.0 if grad is None else float(grad.norm())
+        h_norm = student.features.detach().norm(dim=1)[batch.mask[:, 0] > 0].mean()
+        total = sum(grads.values())
+        train_subset, _, _ = validation_metrics(self.stream, self.train_subset, self.modality, self.ctx.device,
+                                                self.training.eval_batch_size)
+        return {"terms": {name: float(value.detach()) for name, (_, value) in parts.items()},
+                "grad_norm": grads, "grad_share": {n: (g / total if total > 0 else 0.0) for n, g in grads.items()},
+                "h_norm": float(h_norm), "train_subset": train_subset}
+
     def _mean_over_ranks(self, sums: dict[str, float], steps: int) -> dict[str, float]:
         names = sorted(sums)
         values = torch.tensor([sums[n] for n in names] + [float(steps)], dtype=torch.float64, device=self.ctx.device)
@@ -284,6 +316,7 @@ class Trainer:
                 state.epoch += 1
                 epoch_start = time.perf_counter()
                 train_parts = self._train_epoch(state.epoch)
+                diagnostics = self._diagnose() if self.ctx.is_main else None
                 val, scores, targets = validation_metrics(self.stream, self.val_items, self.modality,
                                                           self.ctx.device, self.training.eval_batch_size)
                 score = distributed.broadcast_value(val["mAP"] if math.isfinite(val["mAP"]) else -val["loss"],
@@ -302,7 +335,7 @@ class Trainer:
                     state.stopped = patience is not None and state.stale >= patience
                 entry = {"epoch": state.epoch, "stage": stage.name, "lr": self.optimizer.param_groups[0]["lr"],
                          "train": train_parts, "validation": val, "improved": improved,
-                         "seconds": time.perf_counter() - epoch_start}
+                         "diagnostics": diagnostics, "seconds": time.perf_counter() - epoch_start}
                 state.history.append(entry)
                 state.wall_seconds = time.perf_counter() - started
                 self._save_state(state)
@@ -329,6 +362,9 @@ class Trainer:
                           peak_memory=peak_memory(self.ctx.device))
         scalars = {f"train/{k}": v for k, v in entry["train"].items()}
         scalars.update({f"validation/{k}": v for k, v in entry["validation"].items()}, lr=entry["lr"])
+        diagnostics = entry["diagnostics"]
+        scalars.update({f"grad_share/{k}": v for k, v in diagnostics["grad_share"].items()},
+                       h_norm=diagnostics["h_norm"], **{"train_subset/mAP": diagnostics["train_subset"]["mAP"]})
         self.logger.scalars(scalars, entry["epoch"])
         val = entry["validation"]
         log.info("epoch %d [%s] train %s | validation loss %.4f mAP %.4f%s", entry["epoch"], entry["stage"],

@@ -32,10 +32,11 @@ def _report(args: argparse.Namespace) -> int:
     records = read_results(Path(args.out) / RESULTS)
     if not records:
         raise InputError(Path(args.out) / RESULTS, "no results yet: run `augrgb experiments run` first")
-    text = render(records, grid)
-    write_text_atomic(Path(args.out) / "results.md", text)
+    text = render(records, grid, args.split, args.per_seed)
+    target = Path(args.out) / ("results.md" if args.split == "test" else "results_validation.md")
+    write_text_atomic(target, text)
     print(text, end="")
-    print(f"written to {Path(args.out) / 'results.md'}")
+    print(f"written to {target}")
     return 0
 
 
@@ -54,6 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--out", required=True, help="results folder (runs/, results.jsonl, results.md)")
         p.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a grid field by its dotted name, value in YAML (e.g. seeds=[0])")
+        if name == "report":
+            p.add_argument("--split", choices=("test", "validation"), default="test",
+                           help="test: the reported numbers (default); validation: each run's validation mAP at its "
+                                "selected epoch, what settings are chosen on (two-stream has none)")
+            p.add_argument("--per-seed", action="store_true", help="show every seed's score after each mean ± std")
         if name == "run":
             p.add_argument("--jobs", type=int, default=2, help="runs trained at once, one torch thread each (default 2)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")

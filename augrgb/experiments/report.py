@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,12 +19,35 @@ from augrgb.experiments.grid import Grid
 Key = tuple[str, str, str | None, str]  # group, name, teacher, filter
 
 
-def summarise(records: Iterable[dict[str, Any]]) -> dict[Key, tuple[float, float, int]]:
-    """``(group, name, teacher, filter) -> (mean, std, seeds)`` of the scores (std with ddof=0 over seeds)."""
-    scores: dict[Key, list[float]] = defaultdict(list)
+SPLITS = {"test": "score", "validation": "validation"}  # report split -> record field
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and std (ddof=0) over seeds of one row's scores, and the scores (in seed order where known)."""
+
+    mean: float
+    std: float
+    scores: tuple[float, ...]
+
+    @property
+    def seeds(self) -> int:
+        return len(self.scores)
+
+
+def stat(scores: Sequence[float]) -> Stat:
+    """The :class:`Stat` of a row's scores."""
+    return Stat(float(np.mean(scores)), float(np.std(scores)), tuple(scores))
+
+
+def summarise(records: Iterable[dict[str, Any]], split: str = "test") -> dict[Key, Stat]:
+    """``(group, name, teacher, filter) -> Stat`` of the ``split``'s scores (records without one are left out)."""
+    field = SPLITS[split]
+    scores: dict[Key, list[tuple[int, float]]] = defaultdict(list)
     for r in records:
-        scores[(r["group"], r["name"], r["teacher"], r["filter"])].append(r["score"])
-    return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in scores.items()}
+        if r.get(field) is not None:
+            scores[(r["group"], r["name"], r["teacher"], r["filter"])].append((r["seed"], r[field]))
+    return {k: stat([s for _, s in sorted(v)]) for k, v in scores.items()}
 
 
 MIN_GAP = 0.01  # two-stream must beat vanilla RGB by one mAP point, else the ratio divides by noise
@@ -37,11 +61,15 @@ def gap_closed(vanilla: float, two_stream: float, augmented: float) -> float | N
     return (augmented - vanilla) / (two_stream - vanilla)
 
 
-def _cell(stats: dict[Key, tuple[float, float, int]], key: Key) -> str:
+def _cell(stats: dict[Key, Stat], key: Key, per_seed: bool = False) -> str:
+    """``mean ± std`` in percent; with ``per_seed`` every seed's score follows, else a note when under 3 seeds."""
     if key not in stats:
         return "–"
-    mean, std, n = stats[key]
-    return f"{100 * mean:.1f} ± {100 * std:.1f}" + ("" if n >= 3 else f" (n={n})")
+    row = stats[key]
+    text = f"{100 * row.mean:.1f} ± {100 * row.std:.1f}"
+    if per_seed:
+        return text + " (" + ", ".join(f"{100 * s:.1f}" for s in row.scores) + ")"
+    return text + ("" if row.seeds >= 3 else f" (n={row.seeds})")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -49,35 +77,36 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
 
 
-def main_table(stats: dict[Key, tuple[float, float, int]], teachers: Sequence[str], filter: str,
-               extra: Sequence[str] = ()) -> str:
+def main_table(stats: dict[Key, Stat], teachers: Sequence[str], filter: str,
+               extra: Sequence[str] = (), per_seed: bool = False) -> str:
     """Vanilla RGB, teacher, two-stream and Augmented-RGB per teacher (plus the ``extra`` main-group
     variants), each Augmented-RGB row followed by the share of the vanilla-to-two-stream gap it closes."""
     rows = []
     for label, name in (("vanilla RGB", "vanilla"), ("teacher", "teacher"), ("two-stream (RGB + teacher)", "two-stream")):
-        rows.append([label, *(_cell(stats, ("main", name, t, filter)) for t in teachers)])
+        rows.append([label, *(_cell(stats, ("main", name, t, filter), per_seed) for t in teachers)])
     for name in ("augmented", *extra):
         label = "Augmented-RGB (ours)" if name == "augmented" else f"Augmented-RGB ({name})"
-        rows.append([label, *(_cell(stats, ("main", name, t, filter)) for t in teachers)])
+        rows.append([label, *(_cell(stats, ("main", name, t, filter), per_seed) for t in teachers)])
         gaps = []
         for t in teachers:
             parts = [stats.get(("main", n, t, filter)) for n in ("vanilla", "two-stream", name)]
-            share = gap_closed(*(p[0] for p in parts)) if all(parts) else None
+            share = gap_closed(*(p.mean for p in parts)) if all(parts) else None
             gaps.append("–" if share is None else f"{100 * share:.0f}%")
         rows.append(["  gap closed (aug − vanilla) / (two-stream − vanilla)", *gaps])
     return _table(["per-frame mAP (%)", *teachers], rows)
 
 
-def group_table(stats: dict[Key, tuple[float, float, int]], grid: Grid, group: str, teachers: Sequence[str]) -> str:
+def group_table(stats: dict[Key, Stat], grid: Grid, group: str, teachers: Sequence[str],
+                per_seed: bool = False) -> str:
     """The rows of ``group`` in grid order, with the vanilla RGB row first for reference."""
-    rows = [["vanilla RGB", *(_cell(stats, ("main", "vanilla", t, grid.filter)) for t in teachers)]]
+    rows = [["vanilla RGB", *(_cell(stats, ("main", "vanilla", t, grid.filter), per_seed) for t in teachers)]]
     for v in grid.variants:
         if v.group == group:
-            rows.append([v.name, *(_cell(stats, (group, v.name, t, v.filter or grid.filter)) for t in teachers)])
+            rows.append([v.name, *(_cell(stats, (group, v.name, t, v.filter or grid.filter), per_seed) for t in teachers)])
     return _table(["per-frame mAP (%)", *teachers], rows)
 
 
-def filters_table(stats: dict[Key, tuple[float, float, int]], grid: Grid, teachers: Sequence[str]) -> str:
+def filters_table(stats: dict[Key, Stat], grid: Grid, teachers: Sequence[str], per_seed: bool = False) -> str:
     """Per temporal filter: vanilla RGB, teacher, two-stream and Augmented-RGB."""
     rows = []
     for name in grid.filters():
@@ -85,37 +114,41 @@ def filters_table(stats: dict[Key, tuple[float, float, int]], grid: Grid, teache
                          ("main", "augmented"))
         for label, key in (("vanilla RGB", ("main", "vanilla")), ("teacher", ("main", "teacher")),
                            ("two-stream", ("main", "two-stream")), ("Augmented-RGB", augmented)):
-            rows.append([name, label, *(_cell(stats, (*key, t, name)) for t in teachers)])
+            rows.append([name, label, *(_cell(stats, (*key, t, name), per_seed) for t in teachers)])
     return _table(["filter", "stream", *teachers], rows)
 
 
-def sensitivity_table(stats: dict[Key, tuple[float, float, int]], grid: Grid, teachers: Sequence[str]) -> str:
+def sensitivity_table(stats: dict[Key, Stat], grid: Grid, teachers: Sequence[str], per_seed: bool = False) -> str:
     """One row per swept value, sorted by parameter and value; the main row sits at the reference value."""
     points = [(v.param or "", v.value, ("sensitivity", v.name)) for v in grid.variants if v.group == "sensitivity"]
     points += [(param, value, ("main", "augmented")) for param, value in grid.reference.items()]
     rows = [[param, f"{value:g}" if value is not None else "",
-             *(_cell(stats, (*key, t, grid.filter)) for t in teachers)]
+             *(_cell(stats, (*key, t, grid.filter), per_seed) for t in teachers)]
             for param, value, key in sorted(points, key=lambda p: (p[0], p[1] if p[1] is not None else 0.0))]
     return _table(["parameter", "value", *teachers], rows)
 
 
-def render(records: Sequence[dict[str, Any]], grid: Grid) -> str:
-    """Every table of ``grid`` from ``records`` (Markdown), in the order of the paper."""
-    stats = summarise(records)
+def render(records: Sequence[dict[str, Any]], grid: Grid, split: str = "test", per_seed: bool = False) -> str:
+    """Every table of ``grid`` from ``records`` (Markdown), in the order of the paper, on the ``split`` (test: the
+    reported numbers; validation: what settings are chosen on), each seed's score after the mean if ``per_seed``."""
+    stats = summarise(records, split)
     teachers = list(grid.teachers)
     groups = list(dict.fromkeys(v.group for v in grid.variants))
     seeds = sorted({r["seed"] for r in records})
-    parts = [f"Test-subset per-frame mAP (%), mean ± std over seeds {', '.join(map(str, seeds))}.",
+    where = "Test-subset" if split == "test" else "Validation (carved from training, per seed)"
+    parts = [f"{where} per-frame mAP (%), mean ± std over seeds {', '.join(map(str, seeds))}"
+             + (" (then each seed's score, in seed order)." if per_seed else "."),
              "## Main table", main_table(stats, teachers, grid.filter, [v.name for v in grid.variants
-                                                                         if v.group == "main" and v.name != "augmented"])]
+                                                                         if v.group == "main" and v.name != "augmented"],
+                                         per_seed)]
     for group in groups:
         if group == "main":
             continue
         parts.append(f"## {group}")
         if group == "filters":
-            parts.append(filters_table(stats, grid, teachers))
+            parts.append(filters_table(stats, grid, teachers, per_seed))
         elif group == "sensitivity":
-            parts.append(sensitivity_table(stats, grid, teachers))
+            parts.append(sensitivity_table(stats, grid, teachers, per_seed))
         else:
-            parts.append(group_table(stats, grid, group, teachers))
+            parts.append(group_table(stats, grid, group, teachers, per_seed))
     return "\n\n".join(parts) + "\n"

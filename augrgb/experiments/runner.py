@@ -52,9 +52,17 @@ def _record(task: Task, group: str, name: str, score: float, **extra: Any) -> di
             "metric": METRIC, "score": score, "run": str(task.out), **extra}
 
 
+def best_validation(run: Path) -> float | None:
+    """The validation mAP at a finished run's selected epoch (what model selection saw), or None."""
+    record = json.loads((run / "run.json").read_text())
+    best = next((e for e in record.get("epochs", []) if e.get("epoch") == record.get("best_epoch")), None)
+    return None if best is None else best["validation"]["mAP"]
+
+
 def score(task: Task, teachers: dict[str, Path], features: str, annotations: str) -> list[dict[str, Any]]:
     """Test-subset records of a finished task: a student's own score; for the vanilla stream, per teacher,
-    the vanilla, teacher and two-stream (averaged logits) rows."""
+    the vanilla, teacher and two-stream (averaged logits) rows. Each stream's record also carries its
+    ``validation`` mAP (the split settings are chosen on; two-stream has none)."""
     from augrgb.distill.evaluation import evaluate_streams
 
     if task.kind == "teacher":
@@ -64,13 +72,15 @@ def score(task: Task, teachers: dict[str, Path], features: str, annotations: str
     for teacher in names:
         result = evaluate_streams(task.out / "best.pt", [teachers[teacher] / "best.pt"], features, annotations)
         rows = {row["stream"]: row["mAP"] for row in result["rows"]}
+        own = best_validation(task.out)
         if task.kind == "student":
-            records.append(_record(task, task.variant.group, task.variant.name, rows["RGB"]))
+            records.append(_record(task, task.variant.group, task.variant.name, rows["RGB"], validation=own))
         else:
             one = Task(task.kind, task.filter, task.seed, task.out, None, teacher=teacher)
-            records += [_record(one, "main", "vanilla", rows["RGB"]),
-                        _record(one, "main", "teacher", rows["teacher"], teacher_run=str(teachers[teacher])),
-                        _record(one, "main", "two-stream", rows["two-stream"])]
+            records += [_record(one, "main", "vanilla", rows["RGB"], validation=own),
+                        _record(one, "main", "teacher", rows["teacher"], teacher_run=str(teachers[teacher]),
+                                validation=best_validation(teachers[teacher])),
+                        _record(one, "main", "two-stream", rows["two-stream"], validation=None)]
     return records
 
 

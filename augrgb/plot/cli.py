@@ -1,4 +1,4 @@
-"""``augrgb plot tsne|relations|saliency|timeline|sensitivity``: figures of any run, as PNG files."""
+"""``augrgb plot tsne|relations|saliency|timeline|sensitivity|diagnostics``: figures of any run, as PNG files."""
 
 from __future__ import annotations
 
@@ -56,6 +56,13 @@ def _sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diagnostics(args: argparse.Namespace) -> int:
+    from augrgb.plot.diagnostics import plot_diagnostics
+
+    print(f"written {plot_diagnostics(args.out, args.run)}")
+    return 0
+
+
 def _stream_options(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--features", required=True, help="feature store (or .npy folder) holding every modality the "
                                                       "checkpoints read")
@@ -69,7 +76,7 @@ def _stream_options(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``plot`` command group."""
-    group = sub.add_parser("plot", help="figures of a run: t-SNE, relation matrices, saliency, timelines, sensitivity",
+    group = sub.add_parser("plot", help="figures of a run: t-SNE, relation matrices, saliency, timelines, sensitivity, diagnostics",
                            description="Figures of any run as PNG files; see docs/plots.md.")
     group.set_defaults(group_parser=group)
     commands = group.add_subparsers(dest="plot_command", metavar="FIGURE")
@@ -123,3 +130,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="value of PARAM in the main Augmented-RGB runs: they join the curve there (the grid's reference)")
     p.add_argument("--out", required=True, help="PNG file to write (atomically)")
     p.set_defaults(func=_sensitivity)
+
+    p = commands.add_parser("diagnostics", help="a run's loss terms, gradient shares, feature norm and mAP over epochs",
+                            description="What each loss term did to a training run, from its run.json: term values, "
+                                        "each term's share of the gradient at the filter output H, the mean norm of "
+                                        "H, and mAP on a fixed training subset beside validation mAP.")
+    p.add_argument("run", help="run folder (or its run.json)")
+    p.add_argument("--out", required=True, help="PNG file to write (atomically)")
+    p.set_defaults(func=_diagnostics)

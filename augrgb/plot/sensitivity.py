@@ -12,32 +12,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from augrgb.errors import InputError
+from augrgb.experiments.report import Stat, stat
 from augrgb.experiments.runner import read_results
 from augrgb.plot.figure import new_figure, save_png
 
 BASELINES = {"vanilla": "vanilla RGB", "two-stream": "two-stream"}
 LOG_SPAN = 10.0  # values spanning more than this factor get a log x axis
-
-
-@dataclass(frozen=True)
-class Stat:
-    """Mean and std (ddof=0) of one row's scores over its ``seeds`` runs."""
-
-    mean: float
-    std: float
-    seeds: int
-
-
-def stat(scores: Sequence[float]) -> Stat:
-    """The :class:`Stat` of a row's scores."""
-    return Stat(float(np.mean(scores)), float(np.std(scores)), len(scores))
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:

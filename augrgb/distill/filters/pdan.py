@@ -2,7 +2,8 @@
 
 Like SS-TCN, but each layer's dilated convolution is a Dilated Attention Layer (DAL): at time t,
 a per-channel query attends over the keys at t-d, t, t+d (softmax over the three positions);
-the values are the keys plus a learned relative-position embedding. Dilations 1, 2, 4, ...
+the values are a separate 1x1 projection plus a learned relative-position embedding, as in
+dairui01/PDAN ``PDAN.py`` (one earlier public version of that file used the keys as values). Dilations 1, 2, 4, ...
 form the pyramid. Unlike the reference code (zero keys outside the video), positions outside the
 video or in padding are excluded from the softmax, so padding cannot change valid outputs.
 """
@@ -32,9 +33,10 @@ class DilatedAttention(nn.Module):
         self.dilation = dilation
         self.query = nn.Conv1d(channels, channels, 1, bias=False)
         self.key = nn.Conv1d(channels, channels, 1, bias=False)
+        self.value = nn.Conv1d(channels, channels, 1, bias=False)
         self.relative_position = nn.Parameter(torch.randn(channels, 1, 3))
-        nn.init.kaiming_normal_(self.query.weight, mode="fan_out")
-        nn.init.kaiming_normal_(self.key.weight, mode="fan_out")
+        for conv in (self.query, self.key, self.value):
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out")
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         keys = _window(self.key(x), self.dilation)                       # (B, C, T, 3)
@@ -42,7 +44,8 @@ class DilatedAttention(nn.Module):
         allowed[..., 1] = True                                             # the centre: never an empty softmax
         scores = (self.query(x).unsqueeze(-1) * keys).masked_fill(~allowed, float("-inf"))
         weights = torch.softmax(scores, dim=-1)
-        return (weights * (keys + self.relative_position)).sum(-1)
+        values = _window(self.value(x), self.dilation) + self.relative_position
+        return (weights * values).sum(-1)
 
 
 class PDANBlock(nn.Module):

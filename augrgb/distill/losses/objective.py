@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -43,6 +43,9 @@ class ObjectiveConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     classification_weight: float = Field(default=1.0, ge=0)
+    classification_reduction: Literal["sum-classes", "mean-classes"] = Field(
+        default="sum-classes", description="sigmoid L_cls: BCE summed over classes per valid snippet (the authors' "
+                                           "convention, which the paper's alphas are balanced against) or averaged")
     terms: dict[str, TermConfig] = Field(default_factory=_paper_terms)
 
     @field_validator("terms")
@@ -92,22 +95,29 @@ class DistillationObjective(nn.Module):
 
     def forward(self, student: StreamOutput, teachers: StreamOutput | Sequence[StreamOutput], mask: Tensor,
                 labels: Tensor) -> ObjectiveOutput:
+        parts = self.parts(student, teachers, mask, labels)
+        total = sum(weight * value for weight, value in parts.values())
+        logged = {name: value.detach() for name, (_, value) in parts.items()}
+        logged["total"] = total.detach()
+        return ObjectiveOutput(total, logged)
+
+    def parts(self, student: StreamOutput, teachers: StreamOutput | Sequence[StreamOutput], mask: Tensor,
+              labels: Tensor) -> dict[str, tuple[float, Tensor]]:
+        """``{"cls": (w_cls, L_cls), term: (alpha, L_term), ...}``, values still in the graph (each term averaged
+        over the teachers); the total is the weighted sum."""
         teachers = self._check_teachers(teachers)
-        cls_loss = classification_loss(student.logits, labels, mask, self.head)
-        total = self.config.classification_weight * cls_loss
-        parts = {"cls": cls_loss.detach()}
+        parts = {"cls": (self.config.classification_weight,
+                         classification_loss(student.logits, labels, mask, self.head,
+                                             self.config.classification_reduction))}
         for name, per_teacher in self.terms.items():
-            value = torch.stack([term(student, teacher, mask, labels)
-                                 for term, teacher in zip(per_teacher, teachers)]).mean()
-            total = total + self.weights[name] * value
-            parts[name] = value.detach()
-        parts["total"] = total.detach()
-        return ObjectiveOutput(total, parts)
+            parts[name] = (self.weights[name], torch.stack([term(student, teacher, mask, labels)
+                                                            for term, teacher in zip(per_teacher, teachers)]).mean())
+        return parts
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters the main optimiser trains with the student (projection heads, regressors)."""
         critic = {id(p) for p in self.critic_parameters()}
-        return [p for p in self.parameters() if id(p) not in critic]
+        return [p for p in self.parameters() if id(p) not in critic and p.requires_grad]
 
     def critic_parameters(self) -> list[nn.Parameter]:
         """Parameters of adversarial critics (SKD holistic), trained only on ``critic_loss``."""
