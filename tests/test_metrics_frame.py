@@ -1,4 +1,6 @@
-"""Per-frame mAP and the snippet-to-frame upsampling used for validation."""
+"""Per-frame mAP, the snippet-to-frame upsampling used for validation, and ``augrgb evaluate frame-map``."""
+
+import json
 
 import numpy as np
 import pytest
@@ -6,8 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
-from augrgb.annotations import Annotations, Segment, VideoAnnotation
+from augrgb.annotations import Annotations, Segment, VideoAnnotation, read_annotations
+from augrgb.cli import main
+from augrgb.config import load_config
 from augrgb.detect.metrics import SnippetTiming, frame_average_precision, frame_map, frame_map_from_scores, upsample_scores
+from augrgb.detect.probabilities import VideoProbabilities, write_probabilities
+from augrgb.distill.settings import DatasetConfig
 from augrgb.errors import InputError
 
 
@@ -152,3 +158,59 @@ def test_property_a_lower_scored_negative_never_raises_ap(problem):
     before = frame_average_precision(scores, labels)
     after = frame_average_precision(np.vstack([scores, scores.min(axis=0) - 1]), np.vstack([labels, np.zeros((1, labels.shape[1]), bool)]))
     assert np.all(after <= before + 1e-12)
+
+
+# ---------------------------------------------------------------- augrgb evaluate frame-map: the peers' conventions
+
+
+def write_case(folder, actions, scores, duration=1.0, fps=4.0, classes=("a", "b", "c")):
+    """A dense JSON ground truth (video "v") and one probabilities file; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    gt = folder / "gt.json"
+    gt.write_text(json.dumps({"v": {"subset": "testing", "duration": duration, "actions": actions}}))
+    scores = np.asarray(scores, dtype=np.float32)
+    pred = write_probabilities(folder / "v.h5", VideoProbabilities("v", scores, scores, fps, list(classes), "sigmoid"))
+    return gt, pred
+
+
+def frame_map_cli(capsys, gt, pred, *options):
+    code = main(["evaluate", "frame-map", "--gt", str(gt), "--pred", str(pred), "--json", *options])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else captured.err)
+
+
+# frames t = 0..3 at 4 fps (t/fps = 0, 0.25, 0.5, 0.75), classes a, b, c
+LABEL_BASE_SCORES = [[0.9, 0.5, 0.3], [0.2, 0.5, 0.4], [0.8, 0.5, 0.6], [0.1, 0.5, 0.5]]
+
+
+def test_one_based_json_with_label_base_equals_the_zero_based_file(tmp_path, capsys):
+    # multithumos.json numbers classes from 1: [1, 0, 0.25] is class a on frames 0, 1; [3, 0.5, 1.0] class c on 2, 3.
+    # a: 0.9 pos (P 1/1), 0.8 neg, 0.2 pos (P 2/3), 0.1 neg -> AP 5/6; c: 0.6 pos, 0.5 pos ranked first -> AP 1;
+    # b: no positive. present mAP = (5/6 + 1) / 2 = 11/12.
+    class_list = tmp_path / "class_list.txt"
+    class_list.write_text("1 a\n2 b\n3 c\n")
+    one, pred = write_case(tmp_path / "one", [[1, 0.0, 0.25], [3, 0.5, 1.0]], LABEL_BASE_SCORES)
+    zero, _ = write_case(tmp_path / "zero", [[0, 0.0, 0.25], [2, 0.5, 1.0]], LABEL_BASE_SCORES)
+    code, err = frame_map_cli(capsys, one, pred, "--classes", str(class_list))
+    assert code == 1 and "video 'v' action 1: class 3 outside 0..2" in err
+    code, shipped = frame_map_cli(capsys, one, pred, "--classes", str(class_list), "--label-base", "1")
+    assert code == 0 and shipped["mAP"] == pytest.approx(11 / 12, abs=1e-15)
+    code, reference = frame_map_cli(capsys, zero, pred, "--classes", str(class_list))
+    assert code == 0 and shipped == reference
+
+
+def test_multithumos_preset_reads_the_one_based_json(tmp_path):
+    one, _ = write_case(tmp_path / "one", [[1, 0.0, 0.25], [65, 0.5, 1.0]], LABEL_BASE_SCORES)
+    zero, _ = write_case(tmp_path / "zero", [[0, 0.0, 0.25], [64, 0.5, 1.0]], LABEL_BASE_SCORES)
+    preset = load_config(DatasetConfig, "multithumos")
+    shipped = read_annotations(one, preset.annotation_format, num_classes=preset.num_classes, **preset.annotation_options)
+    assert shipped.videos["v"].segments == read_annotations(zero, num_classes=65).videos["v"].segments
+    assert shipped.videos["v"].segments[1] == Segment(64, 0.5, 1.0)
+
+
+def test_label_base_on_a_format_without_class_ids_is_one_clear_error(tmp_path, capsys):
+    gt = tmp_path / "Charades_v1_test.csv"
+    gt.write_text("id,actions,length\nv,c000 0.0 0.5,1.0\n")
+    _, pred = write_case(tmp_path, [], LABEL_BASE_SCORES)
+    code, err = frame_map_cli(capsys, gt, pred, "--label-base", "1")
+    assert code == 1 and err.strip() == f"error: {gt}: the charades format takes no option 'label_base' (its options: classes, subset)"

@@ -85,6 +85,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     frame.add_argument("--classes", help="class list file for the ground truth (default: what the reader finds, e.g. classes.txt)")
     frame.add_argument("--subset", help="evaluate only this ground-truth subset (e.g. testing; default all)")
     frame.add_argument(
+        "--label-base",
+        type=int,
+        choices=[0, 1],
+        help="id of the first class where the ground truth numbers classes (dense JSON, label txt): "
+        "1 for multithumos.json as shipped with TGM/super-events (classes 1..65); default: the reader's "
+        "(0 for dense JSON, 1 for label txt)",
+    )
+    frame.add_argument(
         "--average",
         choices=["present", "nonzero"],
         default="present",
@@ -103,7 +111,7 @@ def _run_charades(args: argparse.Namespace) -> int:
 
 
 def _run_frame_map(args: argparse.Namespace) -> int:
-    return _report(lambda: evaluate_frame_map(args.gt, args.pred, args.classes, args.subset, args.average), args.json)
+    return _report(lambda: evaluate_frame_map(args.gt, args.pred, args.classes, args.subset, args.average, args.label_base), args.json)
 
 
 def _run_event_map(args: argparse.Namespace) -> int:

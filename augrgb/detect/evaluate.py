@@ -103,8 +103,13 @@ def evaluate_frame_map(
     classes: ClassesArg = None,
     subset: str | None = None,
     average: FrameAverage = "present",
+    label_base: int | None = None,
 ) -> FrameMapResult:
     """Per-frame mAP of saved per-frame probabilities (``augrgb detect``'s ``probabilities/`` folder or one file).
+
+    ``label_base`` is the id of the first class in a ground truth that numbers its classes (dense
+    JSON, label txt): 1 reads MultiTHUMOS's ``multithumos.json`` as shipped; ``None`` keeps the
+    reader's default.
 
     Each video's labels come from :func:`label_grid` at the probabilities' fps over the frames of the
     annotated duration (or of the predictions, when the duration is unknown); predictions shorter than
@@ -112,7 +117,8 @@ def evaluate_frame_map(
     in the ground truth (or its ``subset``) are skipped with a warning; ground-truth videos without
     predictions are left out (warned), as per-frame mAP is over the evaluated frames.
     """
-    annotations = read_annotations(gt, classes=classes)
+    options = {"label_base": label_base} if label_base is not None else {}
+    annotations = read_annotations(gt, classes=classes, **options)
     if subset is not None:
         annotations = annotations.subset(subset)
     videos = read_probabilities(pred)
