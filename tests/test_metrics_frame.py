@@ -60,8 +60,26 @@ def test_legacy_nonzero_average_is_an_explicit_option():
     legacy = frame_map(scores, labels, average="nonzero")
     assert present.mAP == legacy.mAP == pytest.approx(0.75)
     assert legacy.average == "nonzero"
-    with pytest.raises(InputError, match="must be 'present' or 'nonzero'"):
-        frame_map(scores, labels, average="all")
+    with pytest.raises(InputError, match="must be 'present', 'nonzero' or 'all'"):
+        frame_map(scores, labels, average="mean")
+
+
+def test_all_classes_average_counts_classes_without_positives_as_zero(caplog):
+    # 2 classes, 6 frames. Class 0 positives at scores 0.9, 0.7, 0.4:
+    #   ranks 0.9 pos (P 1/1), 0.8 neg, 0.7 pos (P 2/3), 0.6 neg, 0.5 neg, 0.4 pos (P 3/6)
+    #   AP = (1 + 2/3 + 1/2) / 3 = 13/18. Class 1 has no positive frame.
+    # present: mean over class 0 only = 13/18. nonzero: classes with AP > 0 = class 0 = 13/18 (a class with
+    # a positive frame always has AP > 0, so nonzero equals present). all (TGM): (13/18 + 0) / 2 = 13/36.
+    scores = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4], [0.5, 0.5], [0.4, 0.6]])
+    labels = np.array([[1, 0], [0, 0], [1, 0], [0, 0], [0, 0], [1, 0]])
+    assert frame_map(scores, labels, average="present").mAP == pytest.approx(13 / 18, abs=1e-15)
+    assert frame_map(scores, labels, average="nonzero").mAP == pytest.approx(13 / 18, abs=1e-15)
+    every = frame_map(scores, labels, average="all")
+    assert every.mAP == pytest.approx(13 / 36, abs=1e-15) and every.average == "all"
+    assert np.isnan(every.ap[1]) and every.to_dict()["ap"][1] is None  # reported as "no positive", averaged as 0
+    assert "1 of 2 classes have no positive frame and count as AP 0" in caplog.text
+    with pytest.raises(InputError, match="no class has a positive frame"):
+        frame_map(scores, np.zeros_like(labels), average="all")
 
 
 def test_frame_map_concatenates_videos_and_rejects_bad_input():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import get_args
 
 from augrgb.detect.evaluate import (
     evaluate_activitynet,
@@ -14,6 +15,7 @@ from augrgb.detect.evaluate import (
     evaluate_thumos14,
 )
 from augrgb.detect.metrics import ACTIVITYNET_TIOU, PKU_MMD_TIOU, THUMOS14_TIOU
+from augrgb.detect.metrics.frame import FrameAverage
 from augrgb.errors import InputError
 
 DEFAULT_TIOU = {"activitynet": ACTIVITYNET_TIOU, "pku-mmd": PKU_MMD_TIOU, "thumos14": THUMOS14_TIOU}
@@ -94,9 +96,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     frame.add_argument(
         "--average",
-        choices=["present", "nonzero"],
+        choices=get_args(FrameAverage),
         default="present",
-        help="present (default): mean over classes with a positive frame; nonzero: legacy mean over classes with AP > 0",
+        help="present (default): mean over classes with a positive frame; nonzero: PDAN/MS-TCT's mean over classes "
+        "with AP > 0 (equal to present); all: TGM/super-events' mean over all classes, a class without a positive "
+        "frame counting 0",
     )
     frame.add_argument("--json", action="store_true", help="print the result as one JSON object")
     frame.set_defaults(func=_run_frame_map)
