@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
-from augrgb.annotations import Annotations, Segment, VideoAnnotation, read_annotations
+from augrgb.annotations import Annotations, Segment, VideoAnnotation, label_times, read_annotations
 from augrgb.cli import main
 from augrgb.config import load_config
 from augrgb.detect.metrics import SnippetTiming, frame_average_precision, frame_map, frame_map_from_scores, upsample_scores
@@ -182,8 +182,9 @@ def test_property_a_lower_scored_negative_never_raises_ap(problem):
 
 
 def write_case(folder, actions, scores, duration=1.0, fps=4.0, classes=("a", "b", "c")):
-    """A dense JSON ground truth (video "v") and one probabilities file; returns their paths."""
+    """A dense JSON ground truth (video "v", classes.txt beside it) and one probabilities file; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "classes.txt").write_text("".join(f"{name}\n" for name in classes))
     gt = folder / "gt.json"
     gt.write_text(json.dumps({"v": {"subset": "testing", "duration": duration, "actions": actions}}))
     scores = np.asarray(scores, dtype=np.float32)
@@ -218,8 +219,10 @@ def test_one_based_json_with_label_base_equals_the_zero_based_file(tmp_path, cap
 
 
 def test_multithumos_preset_reads_the_one_based_json(tmp_path):
-    one, _ = write_case(tmp_path / "one", [[1, 0.0, 0.25], [65, 0.5, 1.0]], LABEL_BASE_SCORES)
-    zero, _ = write_case(tmp_path / "zero", [[0, 0.0, 0.25], [64, 0.5, 1.0]], LABEL_BASE_SCORES)
+    # As shipped: no class list beside the file, classes 1..65 (65 = the last one, index 64).
+    one, zero = tmp_path / "multithumos.json", tmp_path / "zero_based.json"
+    one.write_text(json.dumps({"v": {"subset": "testing", "duration": 1.0, "actions": [[1, 0.0, 0.25], [65, 0.5, 1.0]]}}))
+    zero.write_text(json.dumps({"v": {"subset": "testing", "duration": 1.0, "actions": [[0, 0.0, 0.25], [64, 0.5, 1.0]]}}))
     preset = load_config(DatasetConfig, "multithumos")
     shipped = read_annotations(one, preset.annotation_format, num_classes=preset.num_classes, **preset.annotation_options)
     assert shipped.videos["v"].segments == read_annotations(zero, num_classes=65).videos["v"].segments
@@ -232,3 +235,39 @@ def test_label_base_on_a_format_without_class_ids_is_one_clear_error(tmp_path, c
     _, pred = write_case(tmp_path, [], LABEL_BASE_SCORES)
     code, err = frame_map_cli(capsys, gt, pred, "--label-base", "1")
     assert code == 1 and err.strip() == f"error: {gt}: the charades format takes no option 'label_base' (its options: classes, subset)"
+
+
+def test_open_interval_excludes_frames_exactly_on_a_boundary():
+    video = VideoAnnotation("v", 1.0, "testing", [Segment(0, 0.2, 0.6)])
+    times = np.arange(5) / 5.0  # 0, 0.2, 0.4, 0.6, 0.8: the frames at 0.2 and 0.6 sit on the boundaries
+    assert label_times(video, 1, times)[:, 0].tolist() == [False, True, True, True, False]  # start <= t <= end
+    assert label_times(video, 1, times, "open")[:, 0].tolist() == [False, False, True, False, False]  # start < t < end
+    with pytest.raises(InputError, match="must be 'closed' or 'open'"):
+        label_times(video, 1, times, "strict")
+
+
+def test_tgm_protocol_open_frame_rule_and_all_classes_hand_computed(tmp_path, capsys):
+    # Classes a, b; action a over [0.2, 0.6] s of a 1.0 s video; b never occurs.
+    # 5 predicted frames stored at 4 fps, class a scores 0.1, 0.9, 0.6, 0.8, 0.7.
+    # closed (default): floor(1.0 * 4) = 4 frames at 0, 0.25, 0.5, 0.75 (the 5th prediction is cut);
+    #   positives 0.25, 0.5 (scores 0.9, 0.6). Ranks 0.9 pos (P 1/1), 0.8 neg, 0.6 pos (P 2/3) -> AP 5/6.
+    # open (TGM): all 5 frames, fps = 5 / 1.0 = 5, times 0, 0.2, 0.4, 0.6, 0.8; start < t < end keeps only
+    #   0.4 (score 0.6). Ranks 0.9 neg, 0.8 neg, 0.7 neg, 0.6 pos (P 1/4) -> AP 1/4.
+    # average all (TGM): b counts 0 -> 5/12 closed, 1/8 open; present: 5/6 and 1/4.
+    scores = [[0.1, 0.5], [0.9, 0.5], [0.6, 0.5], [0.8, 0.5], [0.7, 0.5]]
+    gt, pred = write_case(tmp_path, [[0, 0.2, 0.6]], scores, duration=1.0, fps=4.0, classes=("a", "b"))
+    expected = {("present", "closed"): 5 / 6, ("all", "closed"): 5 / 12, ("present", "open"): 1 / 4, ("all", "open"): 1 / 8}
+    for (average, rule), value in expected.items():
+        code, result = frame_map_cli(capsys, gt, pred, "--average", average, "--frame-rule", rule)
+        assert code == 0 and result["mAP"] == pytest.approx(value, abs=1e-15)
+        assert result["average"] == average and result["frame_rule"] == rule
+    assert result["num_positives"] == [1, 0] and result["ap"] == [pytest.approx(0.25, abs=1e-15), None]
+    assert frame_map_cli(capsys, gt, pred)[1]["frame_rule"] == "closed"  # the default is augrgb's rule
+
+
+def test_open_frame_rule_needs_the_annotated_duration(tmp_path, capsys):
+    gt, pred = write_case(tmp_path, [[0, 0.2, 0.6]], [[0.1, 0.5]] * 4, classes=("a", "b"))
+    gt.write_text(json.dumps({"v": {"subset": "testing", "actions": [[0, 0.2, 0.6]]}}))
+    assert frame_map_cli(capsys, gt, pred)[0] == 0  # closed: the predictions' frames stand in for the duration
+    code, err = frame_map_cli(capsys, gt, pred, "--frame-rule", "open")
+    assert code == 1 and err.strip() == "error: video 'v': the open frame rule needs a positive annotated duration (fps = frames / duration)"

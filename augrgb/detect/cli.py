@@ -15,7 +15,7 @@ from augrgb.detect.evaluate import (
     evaluate_thumos14,
 )
 from augrgb.detect.metrics import ACTIVITYNET_TIOU, PKU_MMD_TIOU, THUMOS14_TIOU
-from augrgb.detect.metrics.frame import FrameAverage
+from augrgb.detect.metrics.frame import FrameAverage, FrameRule
 from augrgb.errors import InputError
 
 DEFAULT_TIOU = {"activitynet": ACTIVITYNET_TIOU, "pku-mmd": PKU_MMD_TIOU, "thumos14": THUMOS14_TIOU}
@@ -79,7 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="per-frame mAP of per-frame probabilities (augrgb detect's probabilities/ folder)",
         description=(
             "Per-frame mAP (Charades, MultiTHUMOS, TSU): AP per class over all frames of the predicted videos, "
-            "non-interpolated; frame t at t/fps is positive when start <= t/fps <= end. See docs/metrics.md."
+            "non-interpolated; frame t at t/fps is positive when start <= t/fps <= end. TGM/super-events' numbers: "
+            "--average all --frame-rule open (MultiTHUMOS's own JSON: --label-base 1). See docs/metrics.md."
         ),
     )
     frame.add_argument("--gt", required=True, help="ground truth in any format the annotation readers detect (JSON, CSV, folder)")
@@ -102,6 +103,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with AP > 0 (equal to present); all: TGM/super-events' mean over all classes, a class without a positive "
         "frame counting 0",
     )
+    frame.add_argument(
+        "--frame-rule",
+        choices=get_args(FrameRule),
+        default="closed",
+        help="closed (default, augrgb's rule, also used in training): frames t = 0.. at the probabilities' fps over "
+        "the annotated duration, positive when start <= t/fps <= end; open: TGM/super-events' rule, every predicted "
+        "frame at fps = predicted frames / annotated duration, positive when start < t/fps < end",
+    )
     frame.add_argument("--json", action="store_true", help="print the result as one JSON object")
     frame.set_defaults(func=_run_frame_map)
 
@@ -115,7 +124,10 @@ def _run_charades(args: argparse.Namespace) -> int:
 
 
 def _run_frame_map(args: argparse.Namespace) -> int:
-    return _report(lambda: evaluate_frame_map(args.gt, args.pred, args.classes, args.subset, args.average, args.label_base), args.json)
+    return _report(
+        lambda: evaluate_frame_map(args.gt, args.pred, args.classes, args.subset, args.average, args.label_base, args.frame_rule),
+        args.json,
+    )
 
 
 def _run_event_map(args: argparse.Namespace) -> int:

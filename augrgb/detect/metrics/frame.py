@@ -23,23 +23,26 @@ from augrgb.extract.snippets import snippet_centers
 log = logging.getLogger(__name__)
 
 FrameAverage = Literal["present", "nonzero", "all"]
+FrameRule = Literal["closed", "open"]
 _CHUNK_ELEMENTS = 1 << 21  # classes x frames sorted at once: bounds memory to ~100 MB
 
 
 @dataclass(frozen=True)
 class FrameMapResult:
-    """Per-frame mAP with the per-class APs (NaN for classes without a positive frame)."""
+    """Per-frame mAP with the per-class APs (NaN for classes without a positive frame) and the frame rule of its labels."""
 
     mAP: float
     ap: np.ndarray
     num_positives: np.ndarray
     average: FrameAverage
     protocol: str = "per-frame"
+    frame_rule: FrameRule = "closed"
 
     def to_dict(self) -> dict:
         return {
             "protocol": self.protocol,
             "average": self.average,
+            "frame_rule": self.frame_rule,
             "mAP": json_number(self.mAP),
             "ap": json_list(self.ap),
             "num_positives": self.num_positives.tolist(),
