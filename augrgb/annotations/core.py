@@ -85,7 +85,9 @@ class Annotations:
 
 
 def num_frames_at(duration: float, fps: float) -> int:
-    """Frames of a ``duration``-second video sampled at ``fps``: frames t = 0.. with t/fps < duration."""
+    """Frames of a ``duration``-second video at ``fps``: floor(duration * fps + 1e-6), the frames t = 0.. with
+    t/fps < duration; the 1e-6 keeps a product that is whole in decimal but just below it in binary
+    (1.16 s * 25 fps = 28.999999999999996) from losing its last frame."""
     return max(0, int(math.floor(duration * fps + 1e-6)))
 
 
