@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -115,7 +115,7 @@ def label_times(video: VideoAnnotation, num_classes: int, times: np.ndarray, int
     ``interval="closed"`` is the rule of :func:`label_grid`, positive when start <= time <= end;
     ``"open"`` (start < time < end) exists only to reproduce TGM's evaluation labels.
     """
-    if interval not in ("closed", "open"):
+    if interval not in get_args(Interval):
         raise InputError(f"interval {interval!r}", "must be 'closed' or 'open'")
     times = np.asarray(times, dtype=np.float64)
     grid = np.zeros((len(times), num_classes), dtype=bool)

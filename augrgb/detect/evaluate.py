@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
@@ -132,7 +133,7 @@ def evaluate_frame_map(
     ground-truth videos without predictions are left out (warned), as per-frame mAP is over the
     evaluated frames.
     """
-    if frame_rule not in ("closed", "open"):
+    if frame_rule not in get_args(FrameRule):
         raise InputError(f"frame rule {frame_rule!r}", "must be 'closed' or 'open'")
     options = {"label_base": label_base} if label_base is not None else {}
     annotations = read_annotations(gt, classes=classes, **options)

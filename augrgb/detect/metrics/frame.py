@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -97,7 +97,7 @@ def frame_map(
     ``average="all"``: mean over all K classes, a class without positive frames counting AP 0, as
     TGM and super-events report (the mean of their APMeter's per-class values).
     """
-    if average not in ("present", "nonzero", "all"):
+    if average not in get_args(FrameAverage):
         raise InputError(f"average {average!r}", "must be 'present', 'nonzero' or 'all'")
     if not isinstance(scores, np.ndarray):
         scores = np.concatenate([np.asarray(s, dtype=np.float64) for s in scores]) if len(scores) else np.zeros((0, 0))
