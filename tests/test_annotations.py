@@ -269,6 +269,15 @@ def test_label_grid_matches_brute_force_at_any_fps():
         assert len(grid) == num_frames_at(20.0, fps)
 
 
+def test_frame_count_is_floor_of_duration_times_fps_plus_a_millionth():
+    # 1.16 s at 25 fps is 29 frames (t = 0..28, t/25 < 1.16), but 1.16 * 25 is 28.999999999999996 in binary:
+    # a plain floor would give 28; floor(x + 1e-6) gives 29. 20 s at 29.97 fps: floor(599.4) = 599.
+    assert 1.16 * 25 < 29 and num_frames_at(1.16, 25.0) == 29
+    assert num_frames_at(4.1, 30.0) == 123 and num_frames_at(20.0, 29.97) == 599
+    assert num_frames_at(1.0 - 2e-8, 25.0) == 25  # the price: 24.9999995 is within 1e-6 of 25
+    assert num_frames_at(0.0, 25.0) == 0
+
+
 def test_label_grid_needs_a_duration_or_frame_count():
     video = VideoAnnotation("v", None, "testing", [Segment(0, 0, 1)])
     with pytest.raises(InputError, match="duration unknown"):

@@ -1,4 +1,6 @@
-"""Per-frame mAP and the snippet-to-frame upsampling used for validation."""
+"""Per-frame mAP, the snippet-to-frame upsampling used for validation, and ``augrgb evaluate frame-map``."""
+
+import json
 
 import numpy as np
 import pytest
@@ -6,8 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
-from augrgb.annotations import Annotations, Segment, VideoAnnotation
+from augrgb.annotations import Annotations, Segment, VideoAnnotation, label_times, read_annotations
+from augrgb.cli import main
+from augrgb.config import load_config
 from augrgb.detect.metrics import SnippetTiming, frame_average_precision, frame_map, frame_map_from_scores, upsample_scores
+from augrgb.detect.probabilities import VideoProbabilities, write_probabilities
+from augrgb.distill.settings import DatasetConfig
 from augrgb.errors import InputError
 
 
@@ -54,8 +60,26 @@ def test_legacy_nonzero_average_is_an_explicit_option():
     legacy = frame_map(scores, labels, average="nonzero")
     assert present.mAP == legacy.mAP == pytest.approx(0.75)
     assert legacy.average == "nonzero"
-    with pytest.raises(InputError, match="must be 'present' or 'nonzero'"):
-        frame_map(scores, labels, average="all")
+    with pytest.raises(InputError, match="must be 'present', 'nonzero' or 'all'"):
+        frame_map(scores, labels, average="mean")
+
+
+def test_all_classes_average_counts_classes_without_positives_as_zero(caplog):
+    # 2 classes, 6 frames. Class 0 positives at scores 0.9, 0.7, 0.4:
+    #   ranks 0.9 pos (P 1/1), 0.8 neg, 0.7 pos (P 2/3), 0.6 neg, 0.5 neg, 0.4 pos (P 3/6)
+    #   AP = (1 + 2/3 + 1/2) / 3 = 13/18. Class 1 has no positive frame.
+    # present: mean over class 0 only = 13/18. nonzero: classes with AP > 0 = class 0 = 13/18 (a class with
+    # a positive frame always has AP > 0, so nonzero equals present). all (TGM): (13/18 + 0) / 2 = 13/36.
+    scores = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4], [0.5, 0.5], [0.4, 0.6]])
+    labels = np.array([[1, 0], [0, 0], [1, 0], [0, 0], [0, 0], [1, 0]])
+    assert frame_map(scores, labels, average="present").mAP == pytest.approx(13 / 18, abs=1e-15)
+    assert frame_map(scores, labels, average="nonzero").mAP == pytest.approx(13 / 18, abs=1e-15)
+    every = frame_map(scores, labels, average="all")
+    assert every.mAP == pytest.approx(13 / 36, abs=1e-15) and every.average == "all"
+    assert np.isnan(every.ap[1]) and every.to_dict()["ap"][1] is None  # reported as "no positive", averaged as 0
+    assert "1 of 2 classes have no positive frame and count as AP 0" in caplog.text
+    with pytest.raises(InputError, match="no class has a positive frame"):
+        frame_map(scores, np.zeros_like(labels), average="all")
 
 
 def test_frame_map_concatenates_videos_and_rejects_bad_input():
@@ -152,3 +176,98 @@ def test_property_a_lower_scored_negative_never_raises_ap(problem):
     before = frame_average_precision(scores, labels)
     after = frame_average_precision(np.vstack([scores, scores.min(axis=0) - 1]), np.vstack([labels, np.zeros((1, labels.shape[1]), bool)]))
     assert np.all(after <= before + 1e-12)
+
+
+# ---------------------------------------------------------------- augrgb evaluate frame-map: the peers' conventions
+
+
+def write_case(folder, actions, scores, duration=1.0, fps=4.0, classes=("a", "b", "c")):
+    """A dense JSON ground truth (video "v", classes.txt beside it) and one probabilities file; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "classes.txt").write_text("".join(f"{name}\n" for name in classes))
+    gt = folder / "gt.json"
+    gt.write_text(json.dumps({"v": {"subset": "testing", "duration": duration, "actions": actions}}))
+    scores = np.asarray(scores, dtype=np.float32)
+    pred = write_probabilities(folder / "v.h5", VideoProbabilities("v", scores, scores, fps, list(classes), "sigmoid"))
+    return gt, pred
+
+
+def frame_map_cli(capsys, gt, pred, *options):
+    code = main(["evaluate", "frame-map", "--gt", str(gt), "--pred", str(pred), "--json", *options])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else captured.err)
+
+
+# frames t = 0..3 at 4 fps (t/fps = 0, 0.25, 0.5, 0.75), classes a, b, c
+LABEL_BASE_SCORES = [[0.9, 0.5, 0.3], [0.2, 0.5, 0.4], [0.8, 0.5, 0.6], [0.1, 0.5, 0.5]]
+
+
+def test_one_based_json_with_label_base_equals_the_zero_based_file(tmp_path, capsys):
+    # multithumos.json numbers classes from 1: [1, 0, 0.25] is class a on frames 0, 1; [3, 0.5, 1.0] class c on 2, 3.
+    # a: 0.9 pos (P 1/1), 0.8 neg, 0.2 pos (P 2/3), 0.1 neg -> AP 5/6; c: 0.6 pos, 0.5 pos ranked first -> AP 1;
+    # b: no positive. present mAP = (5/6 + 1) / 2 = 11/12.
+    class_list = tmp_path / "class_list.txt"
+    class_list.write_text("1 a\n2 b\n3 c\n")
+    one, pred = write_case(tmp_path / "one", [[1, 0.0, 0.25], [3, 0.5, 1.0]], LABEL_BASE_SCORES)
+    zero, _ = write_case(tmp_path / "zero", [[0, 0.0, 0.25], [2, 0.5, 1.0]], LABEL_BASE_SCORES)
+    code, err = frame_map_cli(capsys, one, pred, "--classes", str(class_list))
+    assert code == 1 and "video 'v' action 1: class 3 outside 0..2" in err
+    code, shipped = frame_map_cli(capsys, one, pred, "--classes", str(class_list), "--label-base", "1")
+    assert code == 0 and shipped["mAP"] == pytest.approx(11 / 12, abs=1e-15)
+    code, reference = frame_map_cli(capsys, zero, pred, "--classes", str(class_list))
+    assert code == 0 and shipped == reference
+
+
+def test_multithumos_preset_reads_the_one_based_json(tmp_path):
+    # As shipped: no class list beside the file, classes 1..65 (65 = the last one, index 64).
+    one, zero = tmp_path / "multithumos.json", tmp_path / "zero_based.json"
+    one.write_text(json.dumps({"v": {"subset": "testing", "duration": 1.0, "actions": [[1, 0.0, 0.25], [65, 0.5, 1.0]]}}))
+    zero.write_text(json.dumps({"v": {"subset": "testing", "duration": 1.0, "actions": [[0, 0.0, 0.25], [64, 0.5, 1.0]]}}))
+    preset = load_config(DatasetConfig, "multithumos")
+    shipped = read_annotations(one, preset.annotation_format, num_classes=preset.num_classes, **preset.annotation_options)
+    assert shipped.videos["v"].segments == read_annotations(zero, num_classes=65).videos["v"].segments
+    assert shipped.videos["v"].segments[1] == Segment(64, 0.5, 1.0)
+
+
+def test_label_base_on_a_format_without_class_ids_is_one_clear_error(tmp_path, capsys):
+    gt = tmp_path / "Charades_v1_test.csv"
+    gt.write_text("id,actions,length\nv,c000 0.0 0.5,1.0\n")
+    _, pred = write_case(tmp_path, [], LABEL_BASE_SCORES)
+    code, err = frame_map_cli(capsys, gt, pred, "--label-base", "1")
+    assert code == 1 and err.strip() == f"error: {gt}: the charades format takes no option 'label_base' (its options: classes, subset)"
+
+
+def test_open_interval_excludes_frames_exactly_on_a_boundary():
+    video = VideoAnnotation("v", 1.0, "testing", [Segment(0, 0.2, 0.6)])
+    times = np.arange(5) / 5.0  # 0, 0.2, 0.4, 0.6, 0.8: the frames at 0.2 and 0.6 sit on the boundaries
+    assert label_times(video, 1, times)[:, 0].tolist() == [False, True, True, True, False]  # start <= t <= end
+    assert label_times(video, 1, times, "open")[:, 0].tolist() == [False, False, True, False, False]  # start < t < end
+    with pytest.raises(InputError, match="must be 'closed' or 'open'"):
+        label_times(video, 1, times, "strict")
+
+
+def test_tgm_protocol_open_frame_rule_and_all_classes_hand_computed(tmp_path, capsys):
+    # Classes a, b; action a over [0.2, 0.6] s of a 1.0 s video; b never occurs.
+    # 5 predicted frames stored at 4 fps, class a scores 0.1, 0.9, 0.6, 0.8, 0.7.
+    # closed (default): floor(1.0 * 4) = 4 frames at 0, 0.25, 0.5, 0.75 (the 5th prediction is cut);
+    #   positives 0.25, 0.5 (scores 0.9, 0.6). Ranks 0.9 pos (P 1/1), 0.8 neg, 0.6 pos (P 2/3) -> AP 5/6.
+    # open (TGM): all 5 frames, fps = 5 / 1.0 = 5, times 0, 0.2, 0.4, 0.6, 0.8; start < t < end keeps only
+    #   0.4 (score 0.6). Ranks 0.9 neg, 0.8 neg, 0.7 neg, 0.6 pos (P 1/4) -> AP 1/4.
+    # average all (TGM): b counts 0 -> 5/12 closed, 1/8 open; present: 5/6 and 1/4.
+    scores = [[0.1, 0.5], [0.9, 0.5], [0.6, 0.5], [0.8, 0.5], [0.7, 0.5]]
+    gt, pred = write_case(tmp_path, [[0, 0.2, 0.6]], scores, duration=1.0, fps=4.0, classes=("a", "b"))
+    expected = {("present", "closed"): 5 / 6, ("all", "closed"): 5 / 12, ("present", "open"): 1 / 4, ("all", "open"): 1 / 8}
+    for (average, rule), value in expected.items():
+        code, result = frame_map_cli(capsys, gt, pred, "--average", average, "--frame-rule", rule)
+        assert code == 0 and result["mAP"] == pytest.approx(value, abs=1e-15)
+        assert result["average"] == average and result["frame_rule"] == rule
+    assert result["num_positives"] == [1, 0] and result["ap"] == [pytest.approx(0.25, abs=1e-15), None]
+    assert frame_map_cli(capsys, gt, pred)[1]["frame_rule"] == "closed"  # the default is augrgb's rule
+
+
+def test_open_frame_rule_needs_the_annotated_duration(tmp_path, capsys):
+    gt, pred = write_case(tmp_path, [[0, 0.2, 0.6]], [[0.1, 0.5]] * 4, classes=("a", "b"))
+    gt.write_text(json.dumps({"v": {"subset": "testing", "actions": [[0, 0.2, 0.6]]}}))
+    assert frame_map_cli(capsys, gt, pred)[0] == 0  # closed: the predictions' frames stand in for the duration
+    code, err = frame_map_cli(capsys, gt, pred, "--frame-rule", "open")
+    assert code == 1 and err.strip() == "error: video 'v': the open frame rule needs a positive annotated duration (fps = frames / duration)"

@@ -116,6 +116,32 @@ def test_cli_thumos14_json(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["mAP"] == pytest.approx([(0.5 + 1) / 2], abs=1e-15)
 
 
+def test_only_mp4_is_stripped_from_video_names_as_in_the_2015_kit(tmp_path, capsys, caplog):
+    # One ground truth [10, 20] in video "v". Two detections, both exactly on it:
+    #   "v.mpeg 10 20 7 0.95": the 2015 kit keeps the name "v.mpeg", a video without ground truth -> FP
+    #   "v.mp4  10 20 7 0.9" : ".mp4" removed -> video "v", overlap 1 -> TP
+    # ranking FP (0.95), TP (0.9): precision at the TP = 1/2 -> AP = 1/2 (1 GT).
+    # (Stripping ".mpeg" too, as the 2014 kit did, puts both in "v": the GT takes the first of the two
+    # equal overlaps in confidence order, the 0.95 one -> TP then FP -> AP 1.)
+    gt = tmp_path / "annotation"
+    gt.mkdir()
+    (gt / "detclasslist.txt").write_text("7 BaseballPitch\n")
+    (gt / "BaseballPitch_test.txt").write_text("v 10 20\n")
+    (gt / "Ambiguous_test.txt").write_text("")
+    det = tmp_path / "det.txt"
+    det.write_text("v.mpeg 10 20 7 0.95\nv.mp4 10 20 7 0.9\n")
+    assert [d.video_id for d in read_thumos14_detections(det, {7: 0})] == ["v.mpeg", "v"]
+    argv = ["evaluate", "event-map", "--protocol", "thumos14", "--gt", str(gt), "--pred", str(det), "--tiou", "0.5", "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["mAP"] == [0.5]
+    assert "detections in 1 video(s) without ground truth (first: 'v.mpeg') count as false positives" in caplog.text
+    # The .mpeg detection alone scores 0 (the single-detection case); the .mp4 one alone scores 1.
+    det.write_text("v.mpeg 10 20 7 0.95\n")
+    assert main(argv) == 0 and json.loads(capsys.readouterr().out)["mAP"] == [0.0]
+    det.write_text("v.mp4 10 20 7 0.9\n")
+    assert main(argv) == 0 and json.loads(capsys.readouterr().out)["mAP"] == [1.0]
+
+
 def test_cli_thumos14_needs_a_numbered_class_list(tmp_path, capsys):
     gt, det = write_thumos(tmp_path)
     (gt / "detclasslist.txt").unlink()

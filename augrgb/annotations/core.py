@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -84,7 +85,9 @@ class Annotations:
 
 
 def num_frames_at(duration: float, fps: float) -> int:
-    """Frames of a ``duration``-second video sampled at ``fps``: frames t = 0.. with t/fps < duration."""
+    """Frames of a ``duration``-second video at ``fps``: floor(duration * fps + 1e-6), the frames t = 0.. with
+    t/fps < duration; the 1e-6 keeps a product that is whole in decimal but just below it in binary
+    (1.16 s * 25 fps = 28.999999999999996) from losing its last frame."""
     return max(0, int(math.floor(duration * fps + 1e-6)))
 
 
@@ -103,16 +106,25 @@ def label_grid(video: VideoAnnotation, num_classes: int, fps: float, num_frames:
     return label_times(video, num_classes, np.arange(num_frames, dtype=np.float64) / fps)
 
 
-def label_times(video: VideoAnnotation, num_classes: int, times: np.ndarray) -> np.ndarray:
-    """Multi-label targets (N, K) bool at sorted ``times`` in seconds (frame times, snippet centres), by the
-    rule of :func:`label_grid`: positive for an action when start <= time <= end."""
+Interval = Literal["closed", "open"]
+
+
+def label_times(video: VideoAnnotation, num_classes: int, times: np.ndarray, interval: Interval = "closed") -> np.ndarray:
+    """Multi-label targets (N, K) bool at sorted ``times`` in seconds (frame times, snippet centres).
+
+    ``interval="closed"`` is the rule of :func:`label_grid`, positive when start <= time <= end;
+    ``"open"`` (start < time < end) exists only to reproduce TGM's evaluation labels.
+    """
+    if interval not in get_args(Interval):
+        raise InputError(f"interval {interval!r}", "must be 'closed' or 'open'")
     times = np.asarray(times, dtype=np.float64)
     grid = np.zeros((len(times), num_classes), dtype=bool)
+    closed = interval == "closed"
     for seg in video.segments:
         if not 0 <= seg.label < num_classes:
             raise InputError(video.video_id, f"label {seg.label} outside 0..{num_classes - 1}")
-        first = np.searchsorted(times, seg.start, side="left")
-        stop = np.searchsorted(times, seg.end, side="right")
+        first = np.searchsorted(times, seg.start, side="left" if closed else "right")
+        stop = np.searchsorted(times, seg.end, side="right" if closed else "left")
         grid[first:stop, seg.label] = True
     return grid
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -67,8 +68,17 @@ def detect_format(path: str | Path) -> str:
 
 
 def read_annotations(path: str | Path, fmt: str = "auto", **options: Any) -> Annotations:
-    """Read ground truth in any registered format (see :func:`annotation_formats`) into :class:`Annotations`."""
+    """Read ground truth in any registered format (see :func:`annotation_formats`) into :class:`Annotations`.
+
+    An option the format's reader does not take (``label_base`` for a Charades CSV) is an
+    :class:`InputError` naming the file, not a ``TypeError``.
+    """
     name = detect_format(path) if fmt == "auto" else fmt
     if name not in _FORMATS:
         raise InputError(f"format {fmt!r}", f"unknown annotation format (known: {', '.join(annotation_formats())})")
-    return _FORMATS[name](path, **options)
+    reader = _FORMATS[name]
+    taken = list(inspect.signature(reader).parameters)[1:]
+    unknown = [key for key in options if key not in taken]
+    if unknown:
+        raise InputError(path, f"the {name} format takes no option {unknown[0]!r} (its options: {', '.join(taken)})")
+    return reader(path, **options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import get_args
 
 from augrgb.detect.evaluate import (
     evaluate_activitynet,
@@ -14,6 +15,7 @@ from augrgb.detect.evaluate import (
     evaluate_thumos14,
 )
 from augrgb.detect.metrics import ACTIVITYNET_TIOU, PKU_MMD_TIOU, THUMOS14_TIOU
+from augrgb.detect.metrics.frame import FrameAverage, FrameRule
 from augrgb.errors import InputError
 
 DEFAULT_TIOU = {"activitynet": ACTIVITYNET_TIOU, "pku-mmd": PKU_MMD_TIOU, "thumos14": THUMOS14_TIOU}
@@ -77,7 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="per-frame mAP of per-frame probabilities (augrgb detect's probabilities/ folder)",
         description=(
             "Per-frame mAP (Charades, MultiTHUMOS, TSU): AP per class over all frames of the predicted videos, "
-            "non-interpolated; frame t at t/fps is positive when start <= t/fps <= end. See docs/metrics.md."
+            "non-interpolated; frame t at t/fps is positive when start <= t/fps <= end. TGM/super-events' numbers: "
+            "--average all --frame-rule open (MultiTHUMOS's own JSON: --label-base 1). See docs/metrics.md."
         ),
     )
     frame.add_argument("--gt", required=True, help="ground truth in any format the annotation readers detect (JSON, CSV, folder)")
@@ -85,10 +88,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     frame.add_argument("--classes", help="class list file for the ground truth (default: what the reader finds, e.g. classes.txt)")
     frame.add_argument("--subset", help="evaluate only this ground-truth subset (e.g. testing; default all)")
     frame.add_argument(
+        "--label-base",
+        type=int,
+        choices=[0, 1],
+        help="id of the first class where the ground truth numbers classes (dense JSON, label txt): "
+        "1 for multithumos.json as shipped with TGM/super-events (classes 1..65); default: the reader's "
+        "(0 for dense JSON, 1 for label txt)",
+    )
+    frame.add_argument(
         "--average",
-        choices=["present", "nonzero"],
+        choices=get_args(FrameAverage),
         default="present",
-        help="present (default): mean over classes with a positive frame; nonzero: legacy mean over classes with AP > 0",
+        help="present (default): mean over classes with a positive frame; nonzero: PDAN/MS-TCT's mean over classes "
+        "with AP > 0 (equal to present); all: TGM/super-events' mean over all classes, a class without a positive "
+        "frame counting 0",
+    )
+    frame.add_argument(
+        "--frame-rule",
+        choices=get_args(FrameRule),
+        default="closed",
+        help="closed (default, augrgb's rule, also used in training): frames t = 0.. at the probabilities' fps over "
+        "the annotated duration, positive when start <= t/fps <= end; open: TGM/super-events' rule, every predicted "
+        "frame at fps = predicted frames / annotated duration, positive when start < t/fps < end",
     )
     frame.add_argument("--json", action="store_true", help="print the result as one JSON object")
     frame.set_defaults(func=_run_frame_map)
@@ -103,7 +124,10 @@ def _run_charades(args: argparse.Namespace) -> int:
 
 
 def _run_frame_map(args: argparse.Namespace) -> int:
-    return _report(lambda: evaluate_frame_map(args.gt, args.pred, args.classes, args.subset, args.average), args.json)
+    return _report(
+        lambda: evaluate_frame_map(args.gt, args.pred, args.classes, args.subset, args.average, args.label_base, args.frame_rule),
+        args.json,
+    )
 
 
 def _run_event_map(args: argparse.Namespace) -> int:

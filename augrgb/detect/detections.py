@@ -83,8 +83,9 @@ def read_thumos14_detections(path: str | Path, class_ids: Mapping[int, int]) -> 
     """Read a THUMOS14 detection file: lines ``video start end class_id score``, in file order.
 
     ``class_ids`` maps the dataset's class ids (``detclasslist.txt``) to label indices; other ids are
-    skipped with a warning, and ``.mp4``/``.mpeg`` suffixes are removed from video names, as the
-    official script does.
+    skipped with a warning. As in the 2015 kit (``TH14evalDet.m``), every ``.mp4`` in a video name is
+    removed and nothing else: ``.mpeg`` names (stripped by the 2014 kit) stay as written and so match
+    no ground-truth video.
     """
     path = Path(path)
     try:
@@ -105,7 +106,7 @@ def read_thumos14_detections(path: str | Path, class_ids: Mapping[int, int]) -> 
         if int(class_id) not in class_ids:
             skipped += 1
             continue
-        video_id = parts[0].removesuffix(".mp4").removesuffix(".mpeg")
+        video_id = parts[0].replace(".mp4", "")
         start, end, score = (parse_float(p, where, w) for p, w in zip(parts[1:3] + parts[4:], ("start", "end", "score")))
         detections.append(Detection(video_id, class_ids[int(class_id)], start, end, score))
     if skipped:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
-from augrgb.annotations import label_grid, num_frames_at, read_annotations, read_charades_csv, read_class_ids, read_thumos_txt
+from augrgb.annotations import (
+    label_grid,
+    label_times,
+    num_frames_at,
+    read_annotations,
+    read_charades_csv,
+    read_class_ids,
+    read_thumos_txt,
+)
 from augrgb.annotations.charades import subset_from_file_name
 from augrgb.annotations.classes import ClassesArg
 from augrgb.annotations.thumos_txt import CLASS_LIST_FILES
@@ -33,7 +43,7 @@ from augrgb.detect.metrics import (
     thumos14_event_map,
 )
 from augrgb.detect.metrics.common import check_tiou
-from augrgb.detect.metrics.frame import FrameAverage
+from augrgb.detect.metrics.frame import FrameAverage, FrameRule
 from augrgb.detect.probabilities import check_same_classes, read_probabilities
 from augrgb.errors import InputError
 
@@ -103,16 +113,30 @@ def evaluate_frame_map(
     classes: ClassesArg = None,
     subset: str | None = None,
     average: FrameAverage = "present",
+    label_base: int | None = None,
+    frame_rule: FrameRule = "closed",
 ) -> FrameMapResult:
     """Per-frame mAP of saved per-frame probabilities (``augrgb detect``'s ``probabilities/`` folder or one file).
 
-    Each video's labels come from :func:`label_grid` at the probabilities' fps over the frames of the
-    annotated duration (or of the predictions, when the duration is unknown); predictions shorter than
-    that repeat their last frame, longer ones are cut (warned beyond one second). Predicted videos not
-    in the ground truth (or its ``subset``) are skipped with a warning; ground-truth videos without
-    predictions are left out (warned), as per-frame mAP is over the evaluated frames.
+    ``label_base`` is the id of the first class in a ground truth that numbers its classes (dense
+    JSON, label txt): 1 reads MultiTHUMOS's ``multithumos.json`` as shipped; ``None`` keeps the
+    reader's default.
+
+    ``frame_rule="closed"`` (augrgb's rule, the one training uses): each video's labels come from
+    :func:`label_grid` at the probabilities' fps over the frames of the annotated duration (or of the
+    predictions, when the duration is unknown); predictions shorter than that repeat their last
+    frame, longer ones are cut (warned beyond one second). ``frame_rule="open"`` reproduces TGM's
+    labels: every predicted frame, frame t at t/fps with fps = predicted frames / annotated duration,
+    positive when start < t/fps < end (the duration is then required).
+
+    Predicted videos not in the ground truth (or its ``subset``) are skipped with a warning;
+    ground-truth videos without predictions are left out (warned), as per-frame mAP is over the
+    evaluated frames.
     """
-    annotations = read_annotations(gt, classes=classes)
+    if frame_rule not in get_args(FrameRule):
+        raise InputError(f"frame rule {frame_rule!r}", "must be 'closed' or 'open'")
+    options = {"label_base": label_base} if label_base is not None else {}
+    annotations = read_annotations(gt, classes=classes, **options)
     if subset is not None:
         annotations = annotations.subset(subset)
     videos = read_probabilities(pred)
@@ -127,6 +151,13 @@ def evaluate_frame_map(
         if truth is None:
             log.warning("video %r: probabilities but no ground truth; skipped", video_id)
             continue
+        if frame_rule == "open":
+            if truth.duration is None or truth.duration <= 0:
+                raise InputError(f"video {video_id!r}", "the open frame rule needs a positive annotated duration (fps = frames / duration)")
+            rate = len(video.frames) / truth.duration
+            scores.append(video.frames)
+            labels.append(label_times(truth, annotations.num_classes, np.arange(len(video.frames)) / rate, "open"))
+            continue
         count = num_frames_at(truth.duration, video.fps) if truth.duration is not None else len(video.frames)
         if abs(count - len(video.frames)) > video.fps:
             log.warning("video %r: %d predicted frames, %d in the annotated duration", video_id, len(video.frames), count)
@@ -140,4 +171,4 @@ def evaluate_frame_map(
         log.warning("%d ground-truth video(s) have no probabilities (first: %r); not evaluated", len(missing), missing[0])
     if not scores:
         raise InputError(pred, "no predicted video is in the ground truth")
-    return frame_map(scores, labels, average)
+    return replace(frame_map(scores, labels, average), frame_rule=frame_rule)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -22,24 +22,27 @@ from augrgb.extract.snippets import snippet_centers
 
 log = logging.getLogger(__name__)
 
-FrameAverage = Literal["present", "nonzero"]
+FrameAverage = Literal["present", "nonzero", "all"]
+FrameRule = Literal["closed", "open"]
 _CHUNK_ELEMENTS = 1 << 21  # classes x frames sorted at once: bounds memory to ~100 MB
 
 
 @dataclass(frozen=True)
 class FrameMapResult:
-    """Per-frame mAP with the per-class APs (NaN for classes without a positive frame)."""
+    """Per-frame mAP with the per-class APs (NaN for classes without a positive frame) and the frame rule of its labels."""
 
     mAP: float
     ap: np.ndarray
     num_positives: np.ndarray
     average: FrameAverage
     protocol: str = "per-frame"
+    frame_rule: FrameRule = "closed"
 
     def to_dict(self) -> dict:
         return {
             "protocol": self.protocol,
             "average": self.average,
+            "frame_rule": self.frame_rule,
             "mAP": json_number(self.mAP),
             "ap": json_list(self.ap),
             "num_positives": self.num_positives.tolist(),
@@ -90,22 +93,29 @@ def frame_map(
 
     ``average="present"`` (default): mean AP over classes with at least one positive frame.
     ``average="nonzero"``: the legacy "sum of AP / number of classes with non-zero AP" of the
-    APMeter-based scripts, which score classes without positives as AP 0.
+    PDAN/MS-TCT scripts, which score classes without positives as AP 0.
+    ``average="all"``: mean over all K classes, a class without positive frames counting AP 0, as
+    TGM and super-events report (the mean of their APMeter's per-class values).
     """
+    if average not in get_args(FrameAverage):
+        raise InputError(f"average {average!r}", "must be 'present', 'nonzero' or 'all'")
     if not isinstance(scores, np.ndarray):
         scores = np.concatenate([np.asarray(s, dtype=np.float64) for s in scores]) if len(scores) else np.zeros((0, 0))
         labels = np.concatenate([np.asarray(y) for y in labels]) if len(labels) else np.zeros((0, 0), bool)
     ap = frame_average_precision(scores, labels)
     npos = np.asarray(labels).astype(bool).sum(axis=0)
+    if not (npos > 0).any():
+        raise InputError("labels", "no class has a positive frame: per-frame mAP is undefined")
+    filled = np.nan_to_num(ap, nan=0.0)
     if average == "present":
         kept = ap[npos > 0]
     elif average == "nonzero":
-        filled = np.nan_to_num(ap, nan=0.0)
         kept = filled[filled != 0]
     else:
-        raise InputError(f"average {average!r}", "must be 'present' or 'nonzero'")
-    if kept.size == 0:
-        raise InputError("labels", "no class has a positive frame: per-frame mAP is undefined")
+        kept = filled
+        if (npos == 0).any():
+            log.warning("%d of %d classes have no positive frame and count as AP 0 in the mean (average='all')",
+                        int((npos == 0).sum()), len(npos))
     return FrameMapResult(float(np.mean(kept)), ap, npos, average)
 
 

@@ -67,6 +67,10 @@ def thumos14_event_map(
         raise InputError("ground truth", "has no action instance")
     if len(classes) < k:
         log.warning("%d class(es) have no ground truth and are left out of the mean", k - len(classes))
+    strangers = sorted({d.video_id for d in detections} - set(annotations.videos))
+    if strangers:
+        log.warning("detections in %d video(s) without ground truth (first: %r) count as false positives, as in the 2015 kit",
+                    len(strangers), strangers[0])
     videos = sorted(set(annotations.videos) | {d.video_id for d in detections})
     by_video_class: dict[tuple[str, int], list[Detection]] = {}
     for d in detections:
