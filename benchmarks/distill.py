@@ -28,11 +28,11 @@ from torch import Tensor
 
 from augrgb.distill.data import VideoItem
 from augrgb.distill.distributed import DistContext
-from augrgb.distill.heads import classification_loss
+from augrgb.models.heads import classification_loss
 from augrgb.distill.losses import DistillationObjective, ObjectiveConfig, ObjectiveOutput
 from augrgb.distill.losses.atomic import info_nce
-from augrgb.distill.masks import valid_snippets
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.masks import valid_snippets
+from augrgb.models.stream import StreamOutput
 
 
 def naive_global(student: Tensor, teacher: Tensor, lengths: list[int]) -> Tensor:
@@ -186,7 +186,7 @@ def epoch_benchmark(args: argparse.Namespace) -> None:
     on the first ``--naive-batches`` batches only)."""
     from augrgb.distill.data import ShardedBatchSampler, SnippetDataset
     from augrgb.distill.settings import TrainingConfig
-    from augrgb.distill.stream import Stream
+    from augrgb.models.stream import Stream
     from augrgb.distill.trainer import Stage, Teacher, Trainer
 
     start = time.perf_counter()

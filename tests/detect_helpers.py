@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from augrgb.distill.stream import Stream
+from augrgb.models.stream import Stream
 from augrgb.extract.store import FeatureStore
 
 FEATURES = {"fps": 25.0, "snippet": 16, "stride": 16, "crop": "center", "size": 224, "short_side": 256,

@@ -8,12 +8,12 @@ import math
 import pytest
 
 from augrgb.cli import main
-from augrgb.config import load_config
+from augrgb.core.config import load_config
 from augrgb.demo.cli import INTERRUPTED
 from augrgb.demo.results import VANILLA, add_gap_closed, gap_closed, markdown_table, table_rows
 from augrgb.demo.settings import DemoPresets, demo_settings
 from augrgb.demo.stages import DemoRecord, Stage, run_stages
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 ROWS = ["vanilla RGB", "pose teacher", "flow teacher", "two-stream RGB+pose", "two-stream RGB+flow",
         "Augmented-RGB (pose)", "Augmented-RGB (flow)"]

@@ -7,7 +7,7 @@ from augrgb.detect.intervals import DECODERS, SnippetGrid, runs
 from augrgb.detect.nms import class_nms, nms
 from augrgb.detect.probabilities import frame_probabilities
 from augrgb.detect.settings import DetectConfig, build_decoder
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 
 def approx(intervals):

@@ -208,7 +208,8 @@ def test_frame_map_refuses_probabilities_over_other_classes(dense_case, capsys):
 
 @pytest.mark.slow
 def test_end_to_end_on_a_generated_video_with_real_i3d(tmp_path, i3d_rgb_weights, capsys):
-    from augrgb.extract.weights import read_weights_file, state_sha256
+    from augrgb.core.files import state_sha256
+    from augrgb.extract.weights import read_weights_file
     from augrgb.synth.generator import generate
 
     bench = generate(tmp_path / "bench", videos=1, seconds=2.0, size=64)

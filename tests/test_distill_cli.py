@@ -8,8 +8,8 @@ import torch
 import yaml
 
 from augrgb.cli import main
-from augrgb.config import PRESET_DIR, load_config
-from augrgb.distill.checkpoint import load_stream
+from augrgb.core.config import PRESET_DIR, load_config
+from augrgb.models.checkpoint import load_stream
 from augrgb.distill.settings import DatasetConfig, StudentConfig, TeacherConfig
 from synthetic_features import dataset_config, make_store
 

@@ -15,7 +15,7 @@ from augrgb.distill.data import (
     merge_annotations,
     snippet_labels,
 )
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.extract.store import FeatureStore
 
 GRID = {"fps": 16.0, "snippet": 16, "stride": 16}

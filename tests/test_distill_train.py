@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from augrgb.distill.checkpoint import load_stream
+from augrgb.models.checkpoint import load_stream
 from augrgb.distill.settings import StudentConfig, TeacherConfig
 from augrgb.distill.train import train_student, train_teacher
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from synthetic_features import dataset_config, make_store
 
 STREAM = {"hidden": 16, "dropout": 0.0, "filter_options": {"layers": 3}}
@@ -153,7 +153,7 @@ def test_teacher_of_another_dataset_is_refused(data, teacher, tmp_path):
 
 
 def test_dense_thresholds_maximise_f1_hand_computed():
-    from augrgb.distill.evaluation import dense_thresholds
+    from augrgb.distill.validation import dense_thresholds
 
     scores = np.array([[0.9, 0.2], [0.8, 0.1], [0.3, 0.4], [0.1, 0.3]])
     targets = np.array([[1, 0], [0, 0], [1, 0], [0, 0]], dtype=bool)

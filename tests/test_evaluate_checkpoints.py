@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
-from augrgb.detect.metrics import SnippetTiming
-from augrgb.distill.evaluation import evaluate_checkpoints, evaluate_streams, event_scores
+from augrgb.metrics import SnippetTiming
+from augrgb.evaluate.checkpoints import evaluate_checkpoints, evaluate_streams, event_scores
 from augrgb.distill.settings import TeacherConfig
 from augrgb.distill.train import train_teacher
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from synthetic_features import dataset_config, make_store
 
 TIMING = SnippetTiming(16.0, 16, 16)  # snippet t covers [t, t + 1) s

@@ -18,15 +18,15 @@ from hypothesis import strategies as st
 
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
 from augrgb.cli import main
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.extract import decode
 from augrgb.extract.agcn import AGCN, TwoStreamAGCN
-from augrgb.extract.pipeline import video_id_of
+from augrgb.core.inputs import video_id_of
 from augrgb.extract.pose_encoder_store import training_set
 from augrgb.extract.pose_encoder_training import load_pose_encoder, save_pose_encoder
 from augrgb.extract.pose_snippets import encode_snippets
 from augrgb.extract.skeletons import resample_frames
-from augrgb.extract.snippets import iter_snippets, num_snippets, snippet_frame_indices
+from augrgb.core.grid import iter_snippets, num_snippets, snippet_frame_indices
 from augrgb.extract.store import FeatureStore
 from augrgb.synth.generator import generate
 from pose_fixtures import STANDING, ntu_text, pku_line

@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from augrgb.distill.heads import classification_loss
+from augrgb.models.heads import classification_loss
 from augrgb.distill.losses import DistillationObjective, KDContext, ObjectiveConfig
 from augrgb.distill.losses.atomic import AtomicLoss, sample_negatives
-from augrgb.distill.stream import StreamOutput
-from augrgb.errors import InputError
+from augrgb.models.stream import StreamOutput
+from augrgb.core.errors import InputError
 
 
 def bce(logit: float, target: float) -> float:

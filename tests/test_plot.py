@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from augrgb.cli import main
-from augrgb.detect.detections import Detection, write_activitynet_results
+from augrgb.metrics.detections import Detection, write_activitynet_results
 from augrgb.detect.probabilities import VideoProbabilities, write_probabilities
-from augrgb.distill.checkpoint import save_stream
-from augrgb.distill.stream import Stream
-from augrgb.errors import InputError
+from augrgb.models.checkpoint import save_stream
+from augrgb.models.stream import Stream
+from augrgb.core.errors import InputError
 from augrgb.experiments.runner import read_results
 from augrgb.extract.store import FeatureStore
 from augrgb.plot.figure import DPI

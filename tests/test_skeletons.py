@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.extract.skeletons import body_activity, pack_bodies, read_skeleton
 from pose_fixtures import STANDING, ntu_text, pku_line
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from augrgb.cli import main
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.synth.actions import ACTIONS, CHANNELS, class_names
 from augrgb.synth.generator import Settings, build_video, generate, split_subsets, video_timeline
 from augrgb.synth.kinect import BODIES

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from augrgb.atomic import write_text_atomic
+from augrgb.core.files import write_text_atomic
 from augrgb.plot.relations import plot_relations
 from augrgb.plot.saliency import plot_saliency
 from augrgb.plot.tsne import plot_tsne

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from augrgb.config import read_yaml, resolve_config_path, set_dotted, validate_config
+from augrgb.core.config import load_config
 from augrgb.demo.figures import write_figures
 from augrgb.demo.results import add_gap_closed, markdown_table, table_rows, write_results
 from augrgb.demo.settings import DemoSettings
 from augrgb.demo.stages import DemoRecord, Stage, run_stages
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.extract.settings import ExtractConfig
 
 if TYPE_CHECKING:
@@ -146,14 +146,10 @@ class DemoRun:
 
     def run_config(self, model: type[RunConfigT], preset: str, name: str, **overrides: Any) -> RunConfigT:
         """A training config: the experiment preset with this demo's data, output, seed and epochs."""
-        path = resolve_config_path(preset)
-        data = read_yaml(path)
         values = {"dataset": DATASETS[self.settings.mode], "features": str(self.features),
                   "annotations": [str(self.annotations)], "out": str(self.run_dir(name)), "seed": self.settings.seed,
                   "training.epochs": self.settings.size.epochs, **overrides}
-        for key, value in values.items():
-            set_dotted(data, key, value)
-        return validate_config(model, data, f"{path} (with the demo's settings)")
+        return load_config(model, preset, sets=values, note="with the demo's settings")
 
     def _train(self, name: str, train: Callable[..., RunResult], cfg: RunConfig) -> str:
         """Run ``train`` unless ``name`` finished; continue it from ``last.pt`` when it was interrupted."""
@@ -190,7 +186,7 @@ class DemoRun:
         return "; ".join(lines)
 
     def evaluation(self) -> str:
-        from augrgb.distill.evaluation import evaluate_checkpoints
+        from augrgb.evaluate.checkpoints import evaluate_checkpoints
 
         rows = table_rows({m: self.best(f"{m}_teacher") for m in TEACHERS}, self.best("student_vanilla"),
                           {m: self.best(f"student_{m}") for m in TEACHERS})

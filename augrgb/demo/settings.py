@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from augrgb.config import load_config
-from augrgb.errors import InputError
+from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
 
 PRESETS = "demo"  # configs/demo.yaml
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from augrgb.atomic import replacing
+from augrgb.core.files import replacing
 from augrgb.detect.model import Detector
-from augrgb.distill.registry import Registry
-from augrgb.errors import InputError
+from augrgb.core.registry import Registry
+from augrgb.core.errors import InputError
 
 EXPORTERS: Registry = Registry("export format")
 METADATA_KEY = "augrgb"

@@ -22,11 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from augrgb.detect.nms import class_nms
-from augrgb.distill.registry import Registry
-from augrgb.errors import InputError
-
-DEFAULT_THRESHOLD = 0.5
-"""Dense threshold of every class when the checkpoint stores none (and --threshold is not given)."""
+from augrgb.core.registry import Registry
+from augrgb.core.errors import InputError
+from augrgb.models.checkpoint import DEFAULT_THRESHOLD
 
 _EPS = 1e-9  # seconds: tolerance when comparing gaps and lengths computed from frame counts
 

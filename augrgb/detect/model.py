@@ -1,6 +1,6 @@
 """The RGB student of a detection run: a stream checkpoint plus the feature settings it was trained on.
 
-The checkpoint (``augrgb.stream/1``, see ``augrgb.distill.checkpoint``) carries everything inference
+The checkpoint (``augrgb.stream/1``, see ``augrgb.models.checkpoint``) carries everything inference
 needs; features made with other settings than the recorded ones are refused, never silently scored.
 """
 
@@ -18,10 +18,10 @@ import torch
 from pydantic import ValidationError
 from torch import Tensor, nn
 
-from augrgb.distill.checkpoint import load_stream
-from augrgb.distill.heads import probabilities
-from augrgb.distill.stream import Stream
-from augrgb.errors import InputError
+from augrgb.models.checkpoint import load_stream
+from augrgb.models.heads import probabilities
+from augrgb.models.stream import Stream
+from augrgb.core.errors import InputError
 from augrgb.extract.settings import ExtractConfig
 
 log = logging.getLogger(__name__)

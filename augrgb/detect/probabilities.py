@@ -22,10 +22,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from augrgb.atomic import replacing
+from augrgb.core.files import replacing
 from augrgb.detect.intervals import SnippetGrid
-from augrgb.detect.metrics.frame import SnippetTiming, upsample_scores
-from augrgb.errors import InputError
+from augrgb.metrics.frame import SnippetTiming, upsample_scores
+from augrgb.core.errors import InputError
 
 
 def frame_probabilities(snippet_probs: np.ndarray, grid: SnippetGrid) -> np.ndarray:

@@ -26,8 +26,8 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from augrgb.annotations import Annotations, VideoAnnotation, read_annotations
-from augrgb.errors import InputError
-from augrgb.extract.snippets import snippet_centers
+from augrgb.core.errors import InputError
+from augrgb.core.grid import snippet_centers
 from augrgb.extract.store import FeatureStore, read_features
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class FeatureSource:
         self.default_grid = dict(default_grid)
 
     def _npy_path(self, video_id: str, modality: str) -> Path:
-        from augrgb.paths import path_in
+        from augrgb.core.paths import path_in
 
         folder = self.root / modality
         if folder.is_dir():

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from augrgb.distill.filters import TEMPORAL_FILTERS
+from augrgb.core.config import load_config
+from augrgb.models.filters import TEMPORAL_FILTERS
 from augrgb.distill.losses import ObjectiveConfig
 from augrgb.distill.presets import kd_terms
 
@@ -102,8 +103,6 @@ class RunConfig(BaseModel):
     @classmethod
     def _dataset_preset(cls, value: Any) -> Any:
         if isinstance(value, str):
-            from augrgb.config import load_config
-
             return load_config(DatasetConfig, value)
         return value
 

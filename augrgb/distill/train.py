@@ -16,16 +16,16 @@ import torch
 import yaml
 
 from augrgb.annotations import carve_validation
-from augrgb.atomic import write_text_atomic
+from augrgb.core.files import write_text_atomic
 from augrgb.distill import distributed
-from augrgb.distill.checkpoint import load_stream, save_stream
+from augrgb.models.checkpoint import load_stream, save_stream
 from augrgb.distill.data import FeatureSource, VideoItem, feature_settings, load_annotations, load_videos
-from augrgb.distill.evaluation import dense_thresholds
+from augrgb.distill.validation import dense_thresholds
 from augrgb.distill.losses import ObjectiveConfig
 from augrgb.distill.settings import RunConfig, StudentConfig, TeacherConfig
-from augrgb.distill.stream import Stream
+from augrgb.models.stream import Stream
 from augrgb.distill.trainer import RunResult, Stage, Teacher, Trainer, seed_everything
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _grid(args: argparse.Namespace):
-    from augrgb.distill.cli import parse_set
+    from augrgb.core.config import parse_set
     from augrgb.experiments.grid import load_grid
 
     return load_grid(args.grid, parse_set(args.set))
@@ -23,8 +23,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from augrgb.atomic import write_text_atomic
-    from augrgb.errors import InputError
+    from augrgb.core.files import write_text_atomic
+    from augrgb.core.errors import InputError
     from augrgb.experiments.report import render
     from augrgb.experiments.runner import RESULTS, read_results
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from augrgb.config import load_config
-from augrgb.errors import InputError
+from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
 from augrgb.extract.settings import ExtractConfig
 
 if TYPE_CHECKING:

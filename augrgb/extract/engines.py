@@ -1,6 +1,6 @@
 """Where extraction runs: ``local`` (processes on this machine) or ``ray`` (a pool of actors on a Ray cluster).
 
-An engine gets a job (any modality's :class:`~augrgb.extract.pipeline.Job`) and the videos still to do
+An engine gets a job (any modality's :class:`~augrgb.extract.jobs.Job`) and the videos still to do
 and yields one :class:`VideoResult` per video as it finishes. Input checks, skipping finished videos,
 the manifest and failure reports stay with the driver (``pipeline.run_batch``), so every engine behaves
 the same; workers start the job once (loading its models) and only write feature files.
@@ -16,9 +16,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Protocol
 
-from augrgb.distill.registry import Registry
-from augrgb.errors import InputError
-from augrgb.extract.pipeline import Job, VideoResult, Worker, attempt
+from augrgb.core.registry import Registry
+from augrgb.core.errors import InputError
+from augrgb.extract.jobs import Job, VideoResult, Worker, attempt
 
 
 class Engine(Protocol):

@@ -19,7 +19,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(previous gray frame, next gray frame), both uint8 (H, W) -> flow (H, W, 2) float32, channels (x, y)."""

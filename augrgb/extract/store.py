@@ -23,9 +23,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from augrgb.atomic import write_text_atomic
-from augrgb.errors import InputError
-from augrgb.paths import path_in
+from augrgb.core.files import write_text_atomic
+from augrgb.core.errors import InputError
+from augrgb.core.paths import path_in
 
 MANIFEST = "manifest.json"
 

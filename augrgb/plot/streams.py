@@ -12,12 +12,12 @@ import numpy as np
 import torch
 
 from augrgb.annotations import Annotations, VideoAnnotation, read_annotations
-from augrgb.distill.checkpoint import load_stream
+from augrgb.models.checkpoint import load_stream
 from augrgb.distill.data import FeatureSource, VideoItem, load_video
-from augrgb.distill.stream import Stream
-from augrgb.errors import InputError
-from augrgb.extract.snippets import snippet_centers
-from augrgb.paths import check_video_id
+from augrgb.models.stream import Stream
+from augrgb.core.errors import InputError
+from augrgb.core.grid import snippet_centers
+from augrgb.core.paths import check_video_id
 
 GRID_KEYS = ("fps", "snippet", "stride")
 

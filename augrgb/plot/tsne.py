@@ -18,7 +18,7 @@ from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
 from augrgb.distill.data import FeatureSource, load_videos
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.plot.figure import new_figure, save_png
 from augrgb.plot.segments import class_colour
 from augrgb.plot.streams import GRID_KEYS, hidden_features, load_checkpoints, read_checked_annotations

@@ -16,9 +16,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import Tensor, nn
 
-from augrgb.distill.heads import check_head, classification_loss, num_outputs
+from augrgb.models.heads import check_head, classification_loss, num_outputs
 from augrgb.distill.losses.base import KD_LOSSES, KDContext
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.stream import StreamOutput
 
 
 class TermConfig(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 _BAD_ID = re.compile(r"(^\.{1,2}$)|[/\\\x00]|^\s|\s$")
 

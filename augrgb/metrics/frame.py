@@ -16,9 +16,9 @@ from typing import Literal, get_args
 import numpy as np
 
 from augrgb.annotations import Annotations, label_grid, num_frames_at
-from augrgb.detect.metrics.common import json_list, json_number
-from augrgb.errors import InputError
-from augrgb.extract.snippets import snippet_centers
+from augrgb.metrics.common import json_list, json_number
+from augrgb.core.errors import InputError
+from augrgb.core.grid import snippet_centers
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from augrgb.annotations import Annotations, VideoAnnotation
-from augrgb.detect.detections import CHARADES_POINTS
-from augrgb.detect.metrics.common import json_number
-from augrgb.detect.metrics.frame import SnippetTiming, upsample_scores
-from augrgb.errors import InputError
+from augrgb.metrics.detections import CHARADES_POINTS
+from augrgb.metrics.common import json_number
+from augrgb.metrics.frame import SnippetTiming, upsample_scores
+from augrgb.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ from augrgb.annotations import (
 from augrgb.annotations.charades import subset_from_file_name
 from augrgb.annotations.classes import ClassesArg
 from augrgb.annotations.thumos_txt import CLASS_LIST_FILES
-from augrgb.detect.detections import (
+from augrgb.metrics.detections import (
     read_activitynet_results,
     read_charades_submission,
     read_label_dir,
     read_thumos14_detections,
 )
-from augrgb.detect.metrics import (
+from augrgb.metrics import (
     ACTIVITYNET_TIOU,
     PKU_MMD_TIOU,
     THUMOS14_TIOU,
@@ -42,10 +42,10 @@ from augrgb.detect.metrics import (
     pku_mmd_event_map,
     thumos14_event_map,
 )
-from augrgb.detect.metrics.common import check_tiou
-from augrgb.detect.metrics.frame import FrameAverage, FrameRule
+from augrgb.metrics.common import check_tiou
+from augrgb.metrics.frame import FrameAverage, FrameRule
 from augrgb.detect.probabilities import check_same_classes, read_probabilities
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augrgb.distill.filters import TEMPORAL_FILTERS
-from augrgb.distill.heads import Classifier, check_head
+from augrgb.models.filters import TEMPORAL_FILTERS
+from augrgb.models.heads import Classifier, check_head
 
 
 class StreamOutput(NamedTuple):

@@ -17,20 +17,16 @@ from typing import Any
 
 import torch
 
-from augrgb.atomic import replacing
-from augrgb.distill.stream import Stream
-from augrgb.errors import InputError
-from augrgb.extract.weights import payload_sha256
+from augrgb.core.files import payload_sha256, save_atomic
+from augrgb.models.stream import Stream
+from augrgb.core.errors import InputError
 
 STREAM_FORMAT = "augrgb.stream/1"
 STATE_FORMAT = "augrgb.training-state/1"
 
-
-def save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
-    with replacing(path) as tmp:
-        torch.save(obj, tmp)
-    return Path(path)
+DEFAULT_THRESHOLD = 0.5
+"""Dense threshold of a class when the checkpoint stores none (and --threshold is not given), and of a class
+without a positive validation snippet."""
 
 
 def load_safe(path: str | Path, expected_format: str) -> dict[str, Any]:

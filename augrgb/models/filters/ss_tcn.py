@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augrgb.distill.filters.base import TEMPORAL_FILTERS
-from augrgb.distill.masks import zero_padding
+from augrgb.models.filters.base import TEMPORAL_FILTERS
+from augrgb.models.masks import zero_padding
 
 
 class DilatedResidualLayer(nn.Module):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 
 def check_tiou(tiou: Sequence[float] | np.ndarray) -> np.ndarray:

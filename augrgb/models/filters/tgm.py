@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augrgb.distill.filters.base import TEMPORAL_FILTERS
-from augrgb.distill.masks import zero_padding
+from augrgb.models.filters.base import TEMPORAL_FILTERS
+from augrgb.models.masks import zero_padding
 
 
 class TemporalGaussianMixture(nn.Module):

@@ -3,7 +3,7 @@
 ``forward(x (B, C_in, T), mask (B, 1, T) float) -> H (B, hidden, T)``, zero at padded positions.
 """
 
-from augrgb.distill.filters import pdan, ss_tcn, tgm  # noqa: F401  (register the filters)
-from augrgb.distill.filters.base import TEMPORAL_FILTERS
+from augrgb.models.filters import pdan, ss_tcn, tgm  # noqa: F401  (register the filters)
+from augrgb.models.filters.base import TEMPORAL_FILTERS
 
 __all__ = ["TEMPORAL_FILTERS"]

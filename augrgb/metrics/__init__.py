@@ -7,13 +7,13 @@
 docs/metrics.md describes each protocol and its quirks.
 """
 
-from augrgb.detect.metrics.activitynet import (
+from augrgb.metrics.activitynet import (
     ACTIVITYNET_TIOU,
     activitynet_event_map,
     interpolated_average_precision,
     segment_iou,
 )
-from augrgb.detect.metrics.charades import (
+from augrgb.metrics.charades import (
     CHARADES_POINTS,
     CharadesResult,
     charades_localize_map,
@@ -21,8 +21,8 @@ from augrgb.detect.metrics.charades import (
     charades_scores_from_snippets,
     charades_time_points,
 )
-from augrgb.detect.metrics.common import EventMapResult
-from augrgb.detect.metrics.frame import (
+from augrgb.metrics.common import EventMapResult
+from augrgb.metrics.frame import (
     FrameMapResult,
     SnippetTiming,
     frame_average_precision,
@@ -30,8 +30,8 @@ from augrgb.detect.metrics.frame import (
     frame_map_from_scores,
     upsample_scores,
 )
-from augrgb.detect.metrics.pku_mmd import PKU_MMD_TIOU, PkuMmdResult, pku_average_precision, pku_mmd_event_map
-from augrgb.detect.metrics.thumos14 import THUMOS14_TIOU, thumos14_event_map
+from augrgb.metrics.pku_mmd import PKU_MMD_TIOU, PkuMmdResult, pku_average_precision, pku_mmd_event_map
+from augrgb.metrics.thumos14 import THUMOS14_TIOU, thumos14_event_map
 
 __all__ = [
     "ACTIVITYNET_TIOU",

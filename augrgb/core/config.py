@@ -1,8 +1,9 @@
 """YAML configs validated into typed objects (pydantic models), with command-line overrides.
 
-A config argument is either a path to a YAML file or the name of a preset in the
-project's ``configs/`` folder (``i3d_rgb_25fps_16`` means ``configs/i3d_rgb_25fps_16.yaml``).
-Precedence: model defaults < YAML file < explicit command-line options.
+A config argument is either a path to a YAML file or the name of a preset shipped in the package's
+``augrgb/configs/`` folder (``i3d_rgb_25fps_16`` means ``augrgb/configs/i3d_rgb_25fps_16.yaml``).
+Precedence: model defaults < YAML file < explicit command-line options < ``--set`` overrides.
+:func:`load_config` is the one loader every command uses.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 T = TypeVar("T", bound=BaseModel)
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+"""The presets, shipped inside the package (package data) so any install finds them."""
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
@@ -49,12 +51,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(model: type[T], source: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
-                section: str | None = None) -> T:
-    """Build ``model`` from defaults, then the YAML ``source`` (optionally one ``section`` of it), then ``overrides``.
+def load_config(model: type[T], source: str | Path | None = None, overrides: Mapping[str, Any] | None = None, *,
+                sets: Mapping[str, Any] | None = None, section: str | None = None, note: str | None = None) -> T:
+    """Build ``model`` from defaults, then the YAML ``source`` (preset name or path; optionally one ``section`` of
+    it), then ``overrides`` (dotted keys; ``None`` values skipped, so argparse options left unset do not clobber
+    the file), then ``sets`` (dotted keys from ``--set KEY=VALUE``, applied as given, null included).
 
-    Overrides whose value is ``None`` are ignored, so argparse options left unset do not
-    clobber the file. Unknown keys and wrong types are errors naming the file and the field.
+    A field holding a preset name (``dataset: synth``) that a dotted key reaches into is read from its preset
+    first. Unknown keys and wrong types are one error naming the file (with ``note`` when anything was
+    overridden) and the fields.
     """
     data: dict[str, Any] = {}
     origin = "command line"
@@ -66,8 +71,29 @@ def load_config(model: type[T], source: str | Path | None = None, overrides: Map
             data = data.get(section, {}) or {}
             if not isinstance(data, dict):
                 raise InputError(path, f"section '{section}' must be a mapping")
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    changes = {k: v for k, v in (overrides or {}).items() if v is not None} | dict(sets or {})
+    for key, value in changes.items():
+        parent, dot, _ = key.partition(".")
+        if dot and isinstance(data.get(parent), str):
+            data[parent] = read_yaml(resolve_config_path(data[parent]))
+        set_dotted(data, key, value)
+    if note and changes and source is not None:
+        origin = f"{origin} ({note})"
     return validate_config(model, data, origin)
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items -> ``{dotted key: YAML value}``."""
+    values = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set {item}", "expected KEY=VALUE, e.g. training.lr=1e-4")
+        try:
+            values[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InputError(f"--set {item}", "value is not valid YAML") from None
+    return values
 
 
 def validate_config(model: type[T], data: Mapping[str, Any], origin: str | Path) -> T:

@@ -1,7 +1,7 @@
 """A tiny name -> class registry (timm-style) for swappable parts: temporal filters, KD losses, decoders.
 
 A config names a part by string; ``REG.build(name, **kwargs)`` constructs it, and a typo is a
-one-line :class:`~augrgb.errors.InputError` listing the known names.
+one-line :class:`~augrgb.core.errors.InputError` listing the known names.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 T = TypeVar("T", bound=Callable[..., Any])
 

@@ -8,6 +8,6 @@ padded inputs never reach valid outputs (each filter zeroes its input and masks 
 
 from __future__ import annotations
 
-from augrgb.distill.registry import Registry
+from augrgb.core.registry import Registry
 
 TEMPORAL_FILTERS: Registry = Registry("temporal filter")
