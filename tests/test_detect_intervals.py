@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from augrgb.detect.intervals import DECODERS, SnippetGrid, runs
+from augrgb.core.grid import SnippetGrid
+from augrgb.detect.intervals import DECODERS, runs
 from augrgb.detect.nms import class_nms, nms
 from augrgb.detect.probabilities import frame_probabilities
 from augrgb.detect.settings import DetectConfig, build_decoder

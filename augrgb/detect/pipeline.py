@@ -104,7 +104,7 @@ class _Run:
         self.out.record(video_id).unlink(missing_ok=True)  # not done until the new record exists
         write_probabilities(self.out.probabilities(video_id), probs)
         source_fps = float(facts["source_fps"] or fps)
-        record = {"video_id": video_id, "source": str(path), "model": self.detector.meta["path"],
+        record = {"video_id": video_id, "source": str(path), "model": self.detector.meta.path,
                   "model_sha256": self.detector.sha256, "precision": facts["precision"], "features": facts["features"],
                   "fps": fps, "snippet": grid.snippet, "stride": grid.stride, "frames": grid.frames,
                   "duration": grid.frames / fps, "snippets": int(len(snippet_probs)), "source_fps": source_fps,

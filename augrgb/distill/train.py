@@ -16,6 +16,7 @@ import torch
 import yaml
 
 from augrgb.annotations import carve_validation
+from augrgb.core.grid import SnippetGrid
 from augrgb.core.files import write_text_atomic
 from augrgb.distill import distributed
 from augrgb.models.checkpoint import load_stream, save_stream
@@ -59,7 +60,7 @@ def train_student(cfg: StudentConfig, teachers: Sequence[str | Path] | None = No
     if terms:   # a vanilla student (no term) needs neither the teachers nor their features
         for path in paths:
             stream, meta = load_stream(path)
-            loaded.append(Teacher(stream, meta["modality"], meta))
+            loaded.append(Teacher(stream, meta.modality, meta))
     return _run(cfg, "student", loaded, stages, resume, progress)
 
 
@@ -78,25 +79,25 @@ def _fingerprint(cfg: RunConfig, teachers: Sequence[Teacher]) -> dict[str, Any]:
     """What must not change when a run is resumed: the config minus RESUMABLE_KEYS, the teachers' hashes."""
     flat = _flatten(cfg.model_dump(mode="json"))
     keep = {k: v for k, v in flat.items() if not any(k == r or k.startswith(f"{r}.") for r in RESUMABLE_KEYS)}
-    keep["teacher_sha256"] = [t.meta["sha256"] for t in teachers]
+    keep["teacher_sha256"] = [t.meta.sha256 for t in teachers]
     return keep
 
 
 def _check_teacher(teacher: Teacher, classes: list[str], head: str, items: Sequence[VideoItem]) -> None:
-    meta, where = teacher.meta, teacher.meta["path"]
-    if meta["classes"] != classes:
-        raise InputError(where, f"teacher was trained on {len(meta['classes'])} other classes than the "
+    meta, where = teacher.meta, teacher.meta.path
+    if meta.classes != classes:
+        raise InputError(where, f"teacher was trained on {len(meta.classes)} other classes than the "
                                 f"dataset's {len(classes)}")
-    if meta["head"] != head:
-        raise InputError(where, f"teacher has a {meta['head']} head, the dataset needs {head}")
+    if meta.head != head:
+        raise InputError(where, f"teacher has a {meta.head} head, the dataset needs {head}")
     dim = items[0].features[teacher.modality].shape[1]
     if teacher.stream.hparams()["in_dim"] != dim:
         raise InputError(where, f"teacher reads {teacher.stream.hparams()['in_dim']}-d {teacher.modality} "
                                 f"features, the store has {dim}-d")
     data_grid = feature_settings(items, teacher.modality)
     for key in ("fps", "snippet", "stride"):
-        if key in meta["features"] and key in data_grid and meta["features"][key] != data_grid[key]:
-            raise InputError(where, f"teacher's {teacher.modality} features have {key} {meta['features'][key]}, "
+        if key in meta.features and key in data_grid and meta.features[key] != data_grid[key]:
+            raise InputError(where, f"teacher's {teacher.modality} features have {key} {meta.features[key]}, "
                                     f"the store's have {data_grid[key]}")
 
 
@@ -114,7 +115,7 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage]
         annotations = load_annotations(cfg.annotations, dataset)
         train_ann, val_ann = carve_validation(annotations, cfg.training.validation_fraction, cfg.seed,
                                               dataset.train_subset)
-        source = FeatureSource(cfg.features, {"fps": dataset.fps, "snippet": dataset.snippet, "stride": dataset.stride})
+        source = FeatureSource(cfg.features, SnippetGrid(dataset.fps, dataset.snippet, dataset.stride))
         modalities = list(dict.fromkeys([cfg.modality, *(t.modality for t in teachers)]))
         show = progress and ctx.is_main
         train_items, train_report = load_videos(source, train_ann, modalities, dataset.head, progress=show)
@@ -128,7 +129,7 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage]
                         cfg.stream.dropout, cfg.stream.filter_options)
         torch.manual_seed(int(np.random.SeedSequence([cfg.seed, ctx.rank]).generate_state(1)[0]))  # dropout per rank
         features = feature_settings(train_items, cfg.modality)
-        teacher_info = [{"path": t.meta["path"], "sha256": t.meta["sha256"], "modality": t.modality} for t in teachers]
+        teacher_info = [{"path": t.meta.path, "sha256": t.meta.sha256, "modality": t.modality} for t in teachers]
         info = {"role": kind, "dataset": dataset.name, "seed": cfg.seed, "teachers": teacher_info,
                 "objective": getattr(cfg, "objective", ObjectiveConfig(terms={})).model_dump(mode="json")}
 

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from augrgb.distill import distributed
 from augrgb.core.files import save_atomic
-from augrgb.models.checkpoint import STATE_FORMAT, load_safe
+from augrgb.models.checkpoint import STATE_FORMAT, StreamCheckpoint, load_safe
 from augrgb.distill.data import Batch, ShardedBatchSampler, SnippetDataset, VideoItem
 from augrgb.distill.distributed import DistContext
 from augrgb.distill.validation import validation_metrics
@@ -56,7 +56,7 @@ class Teacher:
 
     stream: Stream
     modality: str
-    meta: dict[str, Any]
+    meta: StreamCheckpoint
 
 
 class TrainModule(nn.Module):

@@ -13,11 +13,12 @@ import torch
 
 from augrgb.annotations import Annotations, num_frames_at, read_annotations
 from augrgb.core.errors import InputError
-from augrgb.detect.intervals import DECODERS, SnippetGrid
+from augrgb.core.grid import SnippetGrid
+from augrgb.detect.intervals import DECODERS
 from augrgb.distill.data import FeatureSource, load_videos
 from augrgb.distill.distributed import resolve_device
 from augrgb.distill.validation import class_scores, predict_logits
-from augrgb.metrics import SnippetTiming, activitynet_event_map, frame_map_from_scores
+from augrgb.metrics import activitynet_event_map, frame_map_from_scores
 from augrgb.metrics.detections import Detection
 from augrgb.models.checkpoint import load_stream
 from augrgb.models.stream import two_stream_logits
@@ -40,16 +41,15 @@ def _row_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]]) -> d
 
 
 def event_scores(probabilities: Mapping[str, np.ndarray], head: str, num_classes: int, ann: Annotations,
-                 timing: SnippetTiming, tiou: Sequence[float]) -> dict[str, float]:
+                 grid: SnippetGrid, tiou: Sequence[float]) -> dict[str, float]:
     """``{"mAP@t": ActivityNet event mAP}`` at each ``tiou`` of the intervals :data:`EVENT_DECODERS` finds in
     per-video snippet probabilities ``(T, K)`` (sigmoid) or ``(T, K + 1)`` (softmax, background last)."""
     decoder = DECODERS.build(EVENT_DECODERS[head])
     detections = []
     for video_id, probs in probabilities.items():
-        frames = max(1, num_frames_at(ann.videos[video_id].duration, timing.fps))
-        grid = SnippetGrid(timing.fps, timing.snippet_length, timing.stride, frames)
+        frames = max(1, num_frames_at(ann.videos[video_id].duration, grid.fps))
         background = probs[:, num_classes] if head == "softmax" else None
-        for d in decoder(probs[:, :num_classes], grid, background):
+        for d in decoder(probs[:, :num_classes], replace(grid, frames=frames), background):
             detections.append(Detection(video_id, d.label, d.start, d.end, d.score))
     result = activitynet_event_map(ann, detections, tiou)
     return {f"mAP@{t:g}": float(m) for t, m in zip(result.tiou, result.mAP)}
@@ -74,9 +74,9 @@ def evaluate_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]], 
     streams = {p: load_stream(p) for p in paths}
     ref = streams[paths[0]][1]
     for _, meta in streams.values():
-        if meta["classes"] != ref["classes"] or meta["head"] != ref["head"]:
-            raise InputError(meta["path"], f"classes/head differ from the checkpoint {ref['path']}")
-    head, k = ref["head"], len(ref["classes"])
+        if meta.classes != ref.classes or meta.head != ref.head:
+            raise InputError(meta.path, f"classes/head differ from the checkpoint {ref.path}")
+    head, k = ref.head, len(ref.classes)
     if metric == "auto":
         metric = "frame" if head == "sigmoid" else "event"
     if metric not in ("frame", "event"):
@@ -84,17 +84,16 @@ def evaluate_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]], 
     ann = read_annotations(annotations, fmt, **(annotation_options or {})).subset(subset)
     if ann.num_classes != k:
         raise InputError(annotations, f"{ann.num_classes} classes, the checkpoints have {k}")
-    grid = {key: ref["features"][key] for key in ("fps", "snippet", "stride")}
-    modalities = list(dict.fromkeys(meta["modality"] for _, meta in streams.values()))
+    grid = ref.grid
+    modalities = list(dict.fromkeys(meta.modality for _, meta in streams.values()))
     items, report = load_videos(FeatureSource(features, grid), ann, modalities, head, progress=progress)
     ann = Annotations(ann.classes, {i.video_id: replace(ann.videos[i.video_id], duration=i.duration) for i in items})
     if metric == "event" and not any(v.segments for v in ann.videos.values()):
         raise InputError(annotations, f"the {len(items)} '{subset}' video(s) with features hold no action instance: "
                                       "event mAP is undefined (a larger benchmark or another seed has some)")
-    timing = SnippetTiming(float(grid["fps"]), int(grid["snippet"]), int(grid["stride"]))
 
     dev = resolve_device(device)
-    logits = {p: predict_logits(stream.to(dev), items, meta["modality"], dev, batch_size)
+    logits = {p: predict_logits(stream.to(dev), items, meta.modality, dev, batch_size)
               for p, (stream, meta) in streams.items()}
     out_rows = []
     for name, row_paths in named.items():
@@ -103,12 +102,12 @@ def evaluate_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]], 
                  for i in range(len(items))]
         if metric == "frame":
             scores = {item.video_id: class_scores(lg, head, k) for item, lg in zip(items, fused)}
-            values = {"mAP": frame_map_from_scores(scores, ann, timing).mAP}
+            values = {"mAP": frame_map_from_scores(scores, ann, grid).mAP}
         else:
             probs = {item.video_id: class_scores(lg, head, lg.shape[1]) for item, lg in zip(items, fused)}
-            values = event_scores(probs, head, k, ann, timing, tiou)
+            values = event_scores(probs, head, k, ann, grid, tiou)
         out_rows.append({"name": name, "checkpoints": row_paths,
-                         "modality": "+".join(streams[p][1]["modality"] for p in row_paths), "scores": values})
+                         "modality": "+".join(streams[p][1].modality for p in row_paths), "scores": values})
     columns = list(out_rows[0]["scores"])
     label = "per-frame mAP" if metric == "frame" else "event mAP (ActivityNet)"
     return {"subset": subset, "videos": len(items), "skipped": report.skipped, "metric": label, "columns": columns,

@@ -24,7 +24,6 @@ from augrgb.metrics.charades import (
 from augrgb.metrics.common import EventMapResult
 from augrgb.metrics.frame import (
     FrameMapResult,
-    SnippetTiming,
     frame_average_precision,
     frame_map,
     frame_map_from_scores,
@@ -42,7 +41,6 @@ __all__ = [
     "EventMapResult",
     "FrameMapResult",
     "PkuMmdResult",
-    "SnippetTiming",
     "activitynet_event_map",
     "charades_localize_map",
     "charades_point_labels",

@@ -21,7 +21,8 @@ import numpy as np
 from augrgb.annotations import Annotations, VideoAnnotation
 from augrgb.metrics.detections import CHARADES_POINTS
 from augrgb.metrics.common import json_number
-from augrgb.metrics.frame import SnippetTiming, upsample_scores
+from augrgb.core.grid import SnippetGrid
+from augrgb.metrics.frame import upsample_scores
 from augrgb.core.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def charades_point_labels(video: VideoAnnotation, num_classes: int, num_points: 
 
 
 def charades_scores_from_snippets(
-    scores: Mapping[str, np.ndarray], annotations: Annotations, timing: SnippetTiming, num_points: int = CHARADES_POINTS
+    scores: Mapping[str, np.ndarray], annotations: Annotations, grid: SnippetGrid, num_points: int = CHARADES_POINTS
 ) -> dict[str, np.ndarray]:
     """Snippet scores (T_snippets, K) sampled at each video's Charades points (nearest snippet centre)."""
     out = {}
@@ -66,7 +67,7 @@ def charades_scores_from_snippets(
         video = annotations.videos.get(video_id)
         if video is None or video.duration is None:
             raise InputError(f"video {video_id!r}", "has scores but no annotation with a length")
-        out[video_id] = upsample_scores(video_scores, timing, charades_time_points(video.duration, num_points))
+        out[video_id] = upsample_scores(video_scores, grid, charades_time_points(video.duration, num_points))
     return out
 
 

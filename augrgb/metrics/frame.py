@@ -18,7 +18,7 @@ import numpy as np
 from augrgb.annotations import Annotations, label_grid, num_frames_at
 from augrgb.metrics.common import json_list, json_number
 from augrgb.core.errors import InputError
-from augrgb.core.grid import snippet_centers
+from augrgb.core.grid import SnippetGrid
 
 log = logging.getLogger(__name__)
 
@@ -119,24 +119,7 @@ def frame_map(
     return FrameMapResult(float(np.mean(kept)), ap, npos, average)
 
 
-@dataclass(frozen=True)
-class SnippetTiming:
-    """Where snippet scores sit in time: snippet i covers frames [i*stride, i*stride + snippet_length) at ``fps``."""
-
-    fps: float
-    snippet_length: int = 16
-    stride: int = 16
-
-    def __post_init__(self) -> None:
-        if not (self.fps > 0 and self.snippet_length >= 1 and self.stride >= 1):
-            raise InputError("snippet timing", f"needs fps > 0, snippet_length >= 1, stride >= 1 (got {self})")
-
-    def centres(self, count: int) -> np.ndarray:
-        """Time (s) of each snippet's middle frame: (i*stride + (snippet_length - 1)/2) / fps."""
-        return snippet_centers(count, self.snippet_length, self.stride, self.fps)
-
-
-def upsample_scores(scores: np.ndarray, timing: SnippetTiming, times: np.ndarray) -> np.ndarray:
+def upsample_scores(scores: np.ndarray, grid: SnippetGrid, times: np.ndarray) -> np.ndarray:
     """Scores (T_snippets, K) at the given times (s): each time takes the snippet with the nearest centre.
 
     Halfway between two centres the earlier snippet wins; times before the first centre take the
@@ -145,7 +128,7 @@ def upsample_scores(scores: np.ndarray, timing: SnippetTiming, times: np.ndarray
     scores = np.asarray(scores)
     if scores.ndim != 2 or len(scores) == 0:
         raise InputError("scores", f"need a (T_snippets >= 1, K) array, got shape {scores.shape}")
-    centres = timing.centres(len(scores))
+    centres = grid.centres(len(scores))
     times = np.asarray(times, dtype=np.float64)
     after = np.searchsorted(centres, times, side="left").clip(0, len(centres) - 1)
     before = (after - 1).clip(0)
@@ -156,14 +139,14 @@ def upsample_scores(scores: np.ndarray, timing: SnippetTiming, times: np.ndarray
 def frame_map_from_scores(
     scores: Mapping[str, np.ndarray],
     annotations: Annotations,
-    timing: SnippetTiming,
+    grid: SnippetGrid,
     fps: float | None = None,
     average: FrameAverage = "present",
 ) -> FrameMapResult:
     """Per-frame mAP of per-video snippet scores (T_snippets, K) at the ground-truth resolution.
 
     Each video's label grid has frames t = 0.. at ``fps`` (default: the video's annotated fps,
-    else ``timing.fps``) up to its duration, labelled by :func:`label_grid`; every frame takes
+    else ``grid.fps``) up to its duration, labelled by :func:`label_grid`; every frame takes
     the score of the nearest snippet centre (:func:`upsample_scores`). Logits or probabilities
     give the same AP (AP depends only on the order of scores). Only the videos in ``scores``
     are evaluated; each must be in ``annotations`` with a known duration.
@@ -179,12 +162,12 @@ def frame_map_from_scores(
         video_scores = np.asarray(video_scores, dtype=np.float64)
         if video_scores.ndim != 2 or video_scores.shape[1] != k:
             raise InputError(f"video {video_id!r}", f"scores of shape {video_scores.shape}, expected (T_snippets, {k})")
-        rate = fps or video.fps or timing.fps
+        rate = fps or video.fps or grid.fps
         count = num_frames_at(video.duration, rate)
         if count == 0:
             log.warning("video %r: no frame within its %.3f s at %g fps; skipped", video_id, video.duration, rate)
             continue
-        all_scores.append(upsample_scores(video_scores, timing, np.arange(count) / rate))
+        all_scores.append(upsample_scores(video_scores, grid, np.arange(count) / rate))
         all_labels.append(label_grid(video, k, rate, count))
     if not all_scores:
         raise InputError("scores", "no video to evaluate")

@@ -6,20 +6,23 @@ Both are dicts of tensors and plain data, written atomically and read with
 A stream checkpoint holds ``format``, ``hparams`` (``Stream(**hparams)``), ``state_dict``, ``classes``,
 ``head``, ``modality``, ``features`` (fps, snippet, stride, crop, encoder, weights SHA-256 of the
 features it was trained on), ``thresholds`` (per-class probability thresholds chosen on validation
-for dense heads, else None) and ``info`` (role, epoch, validation metrics, objective).
+for dense heads, else None) and ``info`` (role, epoch, validation metrics, objective). Loaded, all but the
+weights is one typed :class:`StreamCheckpoint` that travels with the stream.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from augrgb.core.files import payload_sha256, save_atomic
-from augrgb.models.stream import Stream
 from augrgb.core.errors import InputError
+from augrgb.core.files import payload_sha256, save_atomic
+from augrgb.core.grid import SnippetGrid
+from augrgb.models.stream import Stream
 
 STREAM_FORMAT = "augrgb.stream/1"
 STATE_FORMAT = "augrgb.training-state/1"
@@ -56,9 +59,34 @@ def save_stream(path: str | Path, stream: Stream, *, classes: Sequence[str], mod
     }, path)
 
 
-def load_stream(path: str | Path) -> tuple[Stream, dict[str, Any]]:
-    """A stream checkpoint as ``(Stream in eval mode on CPU, meta)``; meta is everything but the
-    weights, plus ``path`` and ``sha256`` of its content (:func:`payload_sha256`: equal for equal checkpoints)."""
+@dataclass(frozen=True)
+class StreamCheckpoint:
+    """Everything a stream checkpoint holds but the weights (see module docstring), where it was read from and
+    ``sha256``, the hash of its content (:func:`payload_sha256`: equal for equal checkpoints)."""
+
+    path: str
+    sha256: str
+    hparams: dict[str, Any]
+    classes: list[str]
+    head: str
+    modality: str
+    features: dict[str, Any]
+    thresholds: list[float] | None
+    info: dict[str, Any]
+
+    @property
+    def grid(self) -> SnippetGrid:
+        """The snippet grid of the features the stream was trained on."""
+        return SnippetGrid.of(self.features)
+
+    @property
+    def in_dim(self) -> int:
+        """Feature channels the stream reads."""
+        return int(self.hparams["in_dim"])
+
+
+def load_stream(path: str | Path) -> tuple[Stream, StreamCheckpoint]:
+    """A stream checkpoint as ``(Stream in eval mode on CPU, its StreamCheckpoint)``."""
     data = load_safe(path, STREAM_FORMAT)
     stream = Stream(**data["hparams"])
     try:
@@ -66,7 +94,8 @@ def load_stream(path: str | Path) -> tuple[Stream, dict[str, Any]]:
     except RuntimeError as exc:
         raise InputError(path, f"weights do not fit the stored hyper-parameters ({str(exc).splitlines()[0]})") from None
     stream.eval()
-    meta = {k: v for k, v in data.items() if k != "state_dict"}
-    meta["path"], meta["sha256"] = str(path), payload_sha256(data)
-    return stream, meta
+    return stream, StreamCheckpoint(
+        path=str(path), sha256=payload_sha256(data), hparams=dict(data["hparams"]), classes=list(data.get("classes") or []),
+        head=data.get("head"), modality=data.get("modality"), features=dict(data.get("features") or {}),
+        thresholds=data.get("thresholds"), info=dict(data.get("info") or {}))
 

@@ -45,7 +45,7 @@ def saliency_curves(checkpoints: Sequence[str | Path], features: str | Path, vid
         raise InputError(f"video {video!r}", "has a single snippet: no saliency to draw")
     centres = snippet_times(item)
     curves = [(ck.label, saliency_curve(hidden_features(ck, item))) for ck in loaded]
-    return curves, (centres[1:] + centres[:-1]) / 2, target, list(loaded[0].meta["classes"])
+    return curves, (centres[1:] + centres[:-1]) / 2, target, list(loaded[0].meta.classes)
 
 
 def plot_saliency(out: str | Path, checkpoints: Sequence[str | Path], features: str | Path, video: str, *,
