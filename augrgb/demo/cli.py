@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "features, train a pose and a flow teacher, a vanilla RGB student and an Augmented-RGB student "
                     "from each teacher, evaluate them on held-out videos, detect actions in the held-out videos from "
                     "raw RGB, and print one table. The default size takes 12-15 minutes on a 2-core CPU. Every "
-                    "stage is resumable: after Ctrl-C, rerun the same command.")
+                    "step is resumable: after Ctrl-C, rerun the same command.")
     demo.add_argument("--out", default="augrgb-demo", help="output folder (default ./augrgb-demo); rerunning with the "
                                                            "same options resumes, other options there are refused")
     demo.add_argument("--mode", choices=("dense", "sparse"), default="dense",
@@ -44,5 +44,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "slower on a CPU)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the benchmark and every training run (default 0)")
     demo.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
-    demo.add_argument("--quiet", action="store_true", help="no progress bars (stage headers, summaries and the table only)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars (step headers, summaries and the table only)")
     demo.set_defaults(func=run)

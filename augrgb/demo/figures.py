@@ -1,4 +1,4 @@
-"""The demo's last stage: the figures of the run, gathered into ``OUT/figures.md`` (one page to look at).
+"""The demo's last step: the figures of the run, gathered into ``OUT/figures.md`` (one page to look at).
 
 The ``augrgb plot`` figures of the pose-taught run (t-SNE of the snippet features, T x T relation
 matrices and boundary saliency of the first held-out video) and the detection timelines that

@@ -25,7 +25,7 @@ from augrgb.distill.validation import dense_thresholds
 from augrgb.distill.losses import ObjectiveConfig
 from augrgb.distill.settings import RunConfig, StudentConfig, TeacherConfig
 from augrgb.models.stream import Stream
-from augrgb.distill.trainer import RunResult, Stage, Teacher, Trainer, seed_everything
+from augrgb.distill.trainer import Phase, RunResult, Teacher, Trainer, seed_everything
 from augrgb.core.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,8 @@ RESUMABLE_KEYS = ("out", "device", "features", "annotations", "teachers", "train
 
 def train_teacher(cfg: TeacherConfig, *, resume: bool = False, progress: bool = False) -> RunResult:
     """Train a stream on ``cfg.modality`` alone (classification loss), selected on validation mAP."""
-    stages = [Stage("train", ObjectiveConfig(terms={}), cfg.training.epochs)]
-    return _run(cfg, "teacher", [], stages, resume, progress)
+    phases = [Phase("train", ObjectiveConfig(terms={}), cfg.training.epochs)]
+    return _run(cfg, "teacher", [], phases, resume, progress)
 
 
 def train_student(cfg: StudentConfig, teachers: Sequence[str | Path] | None = None, *, resume: bool = False,
@@ -50,18 +50,18 @@ def train_student(cfg: StudentConfig, teachers: Sequence[str | Path] | None = No
     if terms and not paths:
         raise InputError("--teacher", f"the objective distils ({', '.join(terms)}) but no teacher checkpoint was given")
     if cfg.two_step is None:
-        stages = [Stage("train", cfg.objective, cfg.training.epochs)]
+        phases = [Phase("train", cfg.objective, cfg.training.epochs)]
     else:
-        stages = [Stage("distill", cfg.objective.model_copy(update={"classification_weight": 0.0}),
+        phases = [Phase("distill", cfg.objective.model_copy(update={"classification_weight": 0.0}),
                         cfg.two_step.distill_epochs, selects=False),
-                  Stage("classify", cfg.objective.model_copy(update={"terms": {}}), cfg.training.epochs,
+                  Phase("classify", cfg.objective.model_copy(update={"terms": {}}), cfg.training.epochs,
                         freeze_filter=cfg.two_step.freeze_filter)]
     loaded = []
     if terms:   # a vanilla student (no term) needs neither the teachers nor their features
         for path in paths:
             stream, meta = load_stream(path)
             loaded.append(Teacher(stream, meta.modality, meta))
-    return _run(cfg, "student", loaded, stages, resume, progress)
+    return _run(cfg, "student", loaded, phases, resume, progress)
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -101,7 +101,7 @@ def _check_teacher(teacher: Teacher, classes: list[str], head: str, items: Seque
                                     f"the store's have {data_grid[key]}")
 
 
-def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage], resume: bool,
+def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase], resume: bool,
          progress: bool) -> RunResult:
     ctx = distributed.setup(cfg.device)
     try:
@@ -148,7 +148,7 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage]
         if ctx.is_main:
             out.mkdir(parents=True, exist_ok=True)
             write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-        trainer = Trainer(stream=stream, modality=cfg.modality, teachers=teachers, stages=stages,
+        trainer = Trainer(stream=stream, modality=cfg.modality, teachers=teachers, phases=phases,
                           head=dataset.head, num_classes=dataset.num_classes, train_items=train_items,
                           val_items=val_items, training=cfg.training, seed=cfg.seed, amp=cfg.amp, ctx=ctx, out=out,
                           save_best=save_best, record_header=header, fingerprint=_fingerprint(cfg, teachers),

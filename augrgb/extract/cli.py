@@ -207,9 +207,9 @@ def _register_pose(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--annotation-format", default="auto", help="annotation format (default: detected from the file)")
     train.add_argument("--out", required=True, metavar="CKPT", help="checkpoint file to write")
     train.add_argument("--subset", default="training", help="annotation subset to train on (default training)")
-    train.add_argument("--head", choices=["auto", "multilabel", "softmax"], default="auto",
-                       help="multilabel: sigmoid + BCE (dense datasets); softmax: classes + background (sparse); auto (default): "
-                            "multilabel when some snippet has two actions at once")
+    train.add_argument("--head", choices=["auto", "sigmoid", "softmax"], default="auto",
+                       help="sigmoid: BCE per class (dense datasets); softmax: classes + background (sparse); auto (default): "
+                            "sigmoid when some snippet has two actions at once")
     train.add_argument("--arch", default="2s-agcn", help="pose encoder: 2s-agcn (joint + bone streams, default) or agcn (joint stream)")
     train.add_argument("--widths", type=_widths, default=None, metavar="C1,C2,...",
                        help="channels of the TCN-GCN units (default the paper's 64,64,64,64,128,128,128,256,256,256); the last "

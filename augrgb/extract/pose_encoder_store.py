@@ -82,8 +82,8 @@ def bodies_present(snippets: np.ndarray) -> int:
 
 
 def choose_head(labels: np.ndarray) -> str:
-    """``multilabel`` when some snippet has two actions at once (a dense dataset), else ``softmax``."""
-    return "multilabel" if (labels.sum(axis=1) > 1).any() else "softmax"
+    """``sigmoid`` when some snippet has two actions at once (a dense dataset), else ``softmax``."""
+    return "sigmoid" if (labels.sum(axis=1) > 1).any() else "softmax"
 
 
 def train_from_store(poses: str | Path, annotations_path: str | Path | None, out: str | Path, *,

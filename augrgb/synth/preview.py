@@ -17,7 +17,7 @@ from PIL import Image
 from augrgb.synth.generator import FPS, Settings, build_video, video_timeline
 from augrgb.synth.scene import SHIFT
 from augrgb.synth.schedule import Placed
-from augrgb.synth.skeleton import JOINT
+from augrgb.extract.skeleton_layout import JOINT
 
 TRAILS = ((("left_wrist", "right_wrist"), (255, 230, 0)), (("left_ankle", "right_ankle"), (0, 230, 255)))
 

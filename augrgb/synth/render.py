@@ -14,7 +14,8 @@ import numpy as np
 
 from augrgb.synth.camera import Camera
 from augrgb.synth.scene import ONE, SHIFT, Distractor, Scene
-from augrgb.synth.skeleton import JOINT, BodyPoints, BodyShape
+from augrgb.extract.skeleton_layout import JOINT
+from augrgb.synth.skeleton import BodyPoints, BodyShape
 from augrgb.synth.textures import random_colour
 
 PARTS = ("skin", "hair", "shirt", "sleeve", "trousers", "legwear", "shoes")

@@ -1,5 +1,5 @@
-"""Resumable stages: each prints a ``[i/n] title`` header, runs, and is recorded in ``OUT/demo.json`` when
-it finishes, so a rerun skips it. A stage interrupted half-way is run again; every stage resumes its own
+"""Resumable demo steps: each prints a ``[i/n] title`` header, runs, and is recorded in ``OUT/demo.json`` when
+it finishes, so a rerun skips it. A step interrupted half-way is run again; every step resumes its own
 work (finished videos, epochs, checkpoints are kept), so nothing done is redone.
 """
 
@@ -20,7 +20,7 @@ RECORD = "demo.json"
 
 
 @dataclass(frozen=True)
-class Stage:
+class Step:
     """One step of the demo: ``run`` does the work and returns a one-line summary (or None)."""
 
     key: str
@@ -29,7 +29,7 @@ class Stage:
 
 
 class DemoRecord:
-    """``OUT/demo.json``: the settings and the seconds each finished stage took."""
+    """``OUT/demo.json``: the settings and the seconds each finished step took."""
 
     def __init__(self, out: Path, settings: DemoSettings) -> None:
         self.path = out / RECORD
@@ -58,19 +58,19 @@ class DemoRecord:
         self.write()
 
 
-def run_stages(stages: Sequence[Stage], record: DemoRecord, say: Callable[[str], Any] = print) -> dict[str, str]:
-    """Run the stages in order, skipping those the record lists as finished; returns key -> ran/skipped."""
+def run_steps(steps: Sequence[Step], record: DemoRecord, say: Callable[[str], Any] = print) -> dict[str, str]:
+    """Run the steps in order, skipping those the record lists as finished; returns key -> ran/skipped."""
     outcome = {}
-    for index, stage in enumerate(stages, 1):
-        say(f"[{index}/{len(stages)}] {stage.title}")
-        if stage.key in record.finished:
-            say(f"  skipped: finished in an earlier run ({record.finished[stage.key]:.0f} s)")
-            outcome[stage.key] = "skipped"
+    for index, step in enumerate(steps, 1):
+        say(f"[{index}/{len(steps)}] {step.title}")
+        if step.key in record.finished:
+            say(f"  skipped: finished in an earlier run ({record.finished[step.key]:.0f} s)")
+            outcome[step.key] = "skipped"
             continue
         started = time.perf_counter()
-        summary = stage.run()
+        summary = step.run()
         seconds = time.perf_counter() - started
-        record.mark(stage.key, seconds)
+        record.mark(step.key, seconds)
         say(f"  {summary + ' ' if summary else ''}({seconds:.0f} s)")
-        outcome[stage.key] = "ran"
+        outcome[step.key] = "ran"
     return outcome
