@@ -24,7 +24,7 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
-    """A YAML file as given, or the preset of that name in ``configs/`` (a folder named like a preset in the
+    """A YAML file as given, or the preset of that name in ``augrgb/configs/`` (a folder named like a preset in the
     working directory does not hide it)."""
     path = Path(name_or_path)
     if path.is_file():

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="dense: concurrent actions, per-frame mAP; sparse: one action at a time, event mAP at "
                            "tIoU 0.1 and 0.5 (default dense)")
     demo.add_argument("--size", default="small",
-                      help="preset in configs/demo.yaml: small (default, about 10 min on 2 CPU cores), medium, large; "
+                      help="preset in augrgb/configs/demo.yaml: small (default, about 10 min on 2 CPU cores), medium, large; "
                            "tiny is for smoke tests")
     demo.add_argument("--flow", choices=("dis", "tvl1"), default="dis",
                       help="optical flow of the flow teacher: dis (fast, default) or tvl1 (the paper's; many times "

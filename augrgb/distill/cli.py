@@ -52,7 +52,7 @@ def _run_student(args: argparse.Namespace) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser, modality_help: str) -> None:
-    p.add_argument("--config", required=True, help="experiment YAML, or a preset name in configs/ (e.g. experiments/synth_pose_teacher)")
+    p.add_argument("--config", required=True, help="experiment YAML, or a preset name in augrgb/configs/ (e.g. experiments/synth_pose_teacher)")
     p.add_argument("--features", help="feature store folder (or folder of released .npy features); overrides the config")
     p.add_argument("--annotations", action="append", metavar="FILE", help="annotation file or folder (repeat to merge several); overrides the config")
     p.add_argument("--out", help="run folder for checkpoints and the run record; overrides the config")

@@ -1,5 +1,5 @@
-"""Typed stage-2 configs: a dataset's conventions (``configs/<dataset>.yaml``) and a training run
-(``configs/experiments/*.yaml``), validated by pydantic with unknown keys refused.
+"""Typed stage-2 configs: a dataset's conventions (``augrgb/configs/<dataset>.yaml``) and a training run
+(``augrgb/configs/experiments/*.yaml``), validated by pydantic with unknown keys refused.
 
 A teacher run (:class:`TeacherConfig`) trains one stream on one modality; a student run
 (:class:`StudentConfig`) adds the frozen teachers and the distillation objective. ``kd`` names a
@@ -87,7 +87,7 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: DatasetConfig = Field(description="dataset conventions, or the name of a preset in configs/")
+    dataset: DatasetConfig = Field(description="dataset conventions, or the name of a preset in augrgb/configs/")
     features: str = Field(description="feature store folder (HDF5 per video) or folder of released .npy features")
     annotations: list[AnnotationSource] = Field(min_length=1, description="annotation files/folders (merged)")
     modality: str = Field("rgb", description="modality this run's stream reads")

@@ -43,7 +43,7 @@ def _report(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``augrgb experiments run`` and ``augrgb experiments report``."""
     group = sub.add_parser("experiments", help="run a results grid (teachers, students, seeds) and tabulate it",
-                           description="Reproduce results tables: every run of a grid (configs/results/*.yaml) is "
+                           description="Reproduce results tables: every run of a grid (augrgb/configs/results/*.yaml) is "
                                        "trained once, scored on the test subset and appended to OUT/results.jsonl.")
     commands = group.add_subparsers(dest="command", metavar="COMMAND")
     group.set_defaults(group_parser=group)
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                           "(rerun to resume)"),
                              ("report", _report, "write OUT/results.md: mean ± std over seeds per table")):
         p = commands.add_parser(name, help=text, description=text)
-        p.add_argument("grid", help="grid YAML, or a preset name under configs/ (e.g. results/synth_dense)")
+        p.add_argument("grid", help="grid YAML, or a preset name under augrgb/configs/ (e.g. results/synth_dense)")
         p.add_argument("--out", required=True, help="results folder (runs/, results.jsonl, results.md)")
         p.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a grid field by its dotted name, value in YAML (e.g. seeds=[0])")

@@ -1,6 +1,6 @@
 """The experiment grid as data: which teachers, students and seeds a results table needs.
 
-A grid (YAML in ``configs/results/``) names the feature store, the teacher and student presets and a
+A grid (YAML in ``augrgb/configs/results/``) names the feature store, the teacher and student presets and a
 list of student variants (KD objective, temporal filter, one swept hyper-parameter). :func:`plan`
 expands it into training tasks in dependency order: per filter and seed the teachers and the
 vanilla RGB stream first, then every variant against every teacher.
@@ -141,5 +141,5 @@ def plan(grid: Grid, out: str | Path) -> list[Task]:
 
 
 def load_grid(source: str | Path, overrides: dict[str, Any] | None = None) -> Grid:
-    """A grid from YAML (path or preset name under ``configs/``), with dotted overrides."""
+    """A grid from YAML (path or preset name under ``augrgb/configs/``), with dotted overrides."""
     return load_config(Grid, source, sets=overrides)

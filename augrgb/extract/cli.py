@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def _add_grid_options(p: argparse.ArgumentParser) -> None:
     """Options shared by every extractor; unset ones fall back to --config, then to the defaults."""
-    p.add_argument("--config", help="YAML file or preset name in configs/ (e.g. i3d_rgb_25fps_16); options given here override it")
+    p.add_argument("--config", help="YAML file or preset name in augrgb/configs/ (e.g. i3d_rgb_25fps_16); options given here override it")
     p.add_argument("--fps", type=float, help="resample videos to this frame rate, by frame index (default 25)")
     p.add_argument("--snippet", type=int, help="frames per snippet, one feature vector each (default 16)")
     p.add_argument("--stride", type=int, help="frames between snippet starts (default 16; 8 for Charades-style overlap)")
