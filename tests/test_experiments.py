@@ -9,7 +9,7 @@ import yaml
 
 from augrgb.cli import main
 from augrgb.experiments.grid import Grid, load_grid, plan
-from augrgb.experiments.report import gap_closed, main_table, render, summarise
+from augrgb.experiments.report import gap_closed, gradient_table, main_table, render, summarise
 from synthetic_features import dataset_config, make_store
 
 
@@ -106,6 +106,8 @@ def test_a_tiny_grid_runs_resumes_and_tabulates(data, tmp_path, capsys):
     assert names == [("kd", "logit KD"), ("main", "augmented"), ("main", "teacher"), ("main", "two-stream"),
                      ("main", "vanilla"), ("sensitivity", "alpha2=10")]
     assert all(0 <= r["score"] <= 1 and r["teacher"] == "pose" and r["seed"] == 0 for r in lines)
+    shares = next(r["grad_share"] for r in lines if r["name"] == "augmented")  # the paper's objective: four terms
+    assert set(shares) == {"cls", "atomic", "global", "boundary"} and sum(shares.values()) == pytest.approx(1.0)
     assert main(["experiments", "run", str(path), "--out", str(out), "--quiet"]) == 0  # everything recorded: no new run
     assert len((out / "results.jsonl").read_text().splitlines()) == len(lines)
     capsys.readouterr()
@@ -113,6 +115,20 @@ def test_a_tiny_grid_runs_resumes_and_tabulates(data, tmp_path, capsys):
     text = (out / "results.md").read_text()
     assert text == render(lines, load_grid(path)) and "## sensitivity" in text
     assert "| alpha2 | 10 |" in text and "| alpha2 | 100 |" in text  # the main row is the sweep's reference point
+    assert "## Gradient shares at H (pose teacher)" in text
+
+
+def test_gradient_table_averages_each_terms_share_over_seeds(data, tmp_path):
+    root, store, annotations = data
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid_dict(root, store, annotations)))
+    rows = [{"group": "main", "name": "augmented", "teacher": "pose", "grad_share": {"cls": 0.2, "atomic": 0.8}},
+            {"group": "main", "name": "augmented", "teacher": "pose", "grad_share": {"cls": 0.4, "atomic": 0.6}},
+            {"group": "main", "name": "augmented", "teacher": "flow", "grad_share": {"cls": 1.0, "atomic": 0.0}},
+            {"group": "main", "name": "vanilla", "teacher": "pose"}]
+    table = gradient_table(rows, load_grid(path), "pose")
+    assert "| main | augmented | 30 | 70 |" in table and "cls (%) | atomic (%)" in table  # (20+40)/2, (80+60)/2
+    assert gradient_table(rows[3:], load_grid(path), "pose") is None
 
 
 def test_a_failing_teacher_skips_its_students_and_the_grid_goes_on(data, tmp_path, capsys):
