@@ -28,9 +28,9 @@ from torch import Tensor
 
 from augrgb.distill.data import VideoItem
 from augrgb.distill.distributed import DistContext
-from augrgb.models.heads import classification_loss
 from augrgb.distill.losses import DistillationObjective, ObjectiveConfig, ObjectiveOutput
 from augrgb.distill.losses.atomic import info_nce
+from augrgb.models.heads import classification_loss
 from augrgb.models.masks import valid_snippets
 from augrgb.models.stream import StreamOutput
 
@@ -186,8 +186,8 @@ def epoch_benchmark(args: argparse.Namespace) -> None:
     on the first ``--naive-batches`` batches only)."""
     from augrgb.distill.data import ShardedBatchSampler, SnippetDataset
     from augrgb.distill.settings import TrainingConfig
-    from augrgb.models.stream import Stream
     from augrgb.distill.trainer import Stage, Teacher, Trainer
+    from augrgb.models.stream import Stream
 
     start = time.perf_counter()
     items = charades_like_items(args.videos, args.min_len, args.max_len, args.in_dim, args.classes)

@@ -5,16 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from pose_fixtures import STANDING, motion
 
 from augrgb.core.errors import InputError
+from augrgb.core.grid import snippet_frame_indices
 from augrgb.extract.agcn import AGCN, AdaptiveGraphConv, TwoStreamAGCN, bone_input
 from augrgb.extract.graph import spatial_partition
-from augrgb.extract.pose_encoder_training import (classification_targets, load_pose_encoder, save_pose_encoder,
-                                                  train_pose_encoder)
+from augrgb.extract.pose_encoder_training import (
+    classification_targets,
+    load_pose_encoder,
+    save_pose_encoder,
+    train_pose_encoder,
+)
 from augrgb.extract.pose_snippets import cut_snippets, encode_snippets, normalize_snippets
 from augrgb.extract.skeleton_layout import BONES, JOINT_NAMES, ROOT_JOINT, parents
-from augrgb.core.grid import snippet_frame_indices
-from pose_fixtures import STANDING, motion
 
 TINY = (8, 8, 16, 16)  # widths for fast tests; the stride-2 rule still applies at the 16-wide unit
 

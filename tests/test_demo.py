@@ -9,11 +9,11 @@ import pytest
 
 from augrgb.cli import main
 from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
 from augrgb.demo.cli import INTERRUPTED
 from augrgb.demo.results import VANILLA, add_gap_closed, gap_closed, markdown_table, table_rows
 from augrgb.demo.settings import DemoPresets, demo_settings
 from augrgb.demo.steps import DemoRecord, Step, run_steps
-from augrgb.core.errors import InputError
 
 ROWS = ["vanilla RGB", "pose teacher", "flow teacher", "two-stream RGB+pose", "two-stream RGB+flow",
         "Augmented-RGB (pose)", "Augmented-RGB (flow)"]

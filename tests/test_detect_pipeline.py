@@ -11,7 +11,15 @@ import pytest
 
 from augrgb.cli import main
 from augrgb.detect.probabilities import read_probabilities
-from tests.detect_helpers import FEATURES, activity_features, perfect_stream, random_stream, write_checkpoint, write_dense_json, write_store
+from tests.detect_helpers import (
+    FEATURES,
+    activity_features,
+    perfect_stream,
+    random_stream,
+    write_checkpoint,
+    write_dense_json,
+    write_store,
+)
 
 CLASSES = ["a", "b", "c"]
 FPS = 25.0

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from synthetic_features import dataset_config, make_store
 
 from augrgb.cli import main
 from augrgb.core.config import PRESET_DIR, load_config
-from augrgb.models.checkpoint import load_stream
 from augrgb.distill.settings import DatasetConfig, StudentConfig, TeacherConfig
-from synthetic_features import dataset_config, make_store
+from augrgb.models.checkpoint import load_stream
 
 
 @pytest.fixture(scope="module", autouse=True)

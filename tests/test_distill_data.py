@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from augrgb.core.grid import SnippetGrid
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
+from augrgb.core.errors import InputError
+from augrgb.core.grid import SnippetGrid
 from augrgb.distill.data import (
     FeatureSource,
     ShardedBatchSampler,
@@ -16,7 +17,6 @@ from augrgb.distill.data import (
     merge_annotations,
     snippet_labels,
 )
-from augrgb.core.errors import InputError
 from augrgb.extract.store import FeatureStore
 
 GRID = {"fps": 16.0, "snippet": 16, "stride": 16}

@@ -6,13 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from augrgb.core.errors import InputError
+from augrgb.core.registry import Registry
 from augrgb.models.filters import TEMPORAL_FILTERS
 from augrgb.models.filters.tgm import TemporalGaussianMixture
-from augrgb.models.heads import (Classifier, background_index, classification_loss, num_outputs,
-                                  probabilities)
-from augrgb.core.registry import Registry
+from augrgb.models.heads import Classifier, background_index, classification_loss, num_outputs, probabilities
 from augrgb.models.stream import Stream, StreamOutput, two_stream_logits, upsample_logits
-from augrgb.core.errors import InputError
 
 FILTERS = ["pdan", "ss-tcn", "tgm"]
 

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from synthetic_features import dataset_config, make_store
 
-from augrgb.models.checkpoint import load_stream
+from augrgb.core.errors import InputError
 from augrgb.distill.settings import StudentConfig, TeacherConfig
 from augrgb.distill.train import train_student, train_teacher
-from augrgb.core.errors import InputError
-from synthetic_features import dataset_config, make_store
+from augrgb.models.checkpoint import load_stream
 
 STREAM = {"hidden": 16, "dropout": 0.0, "filter_options": {"layers": 3}}
 TRAINING = {"epochs": 8, "batch_size": 4, "max_length": 24, "lr": 3e-3, "validation_fraction": 0.25,

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synthetic_features import dataset_config, make_store
 
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
+from augrgb.core.errors import InputError
 from augrgb.core.grid import SnippetGrid
-from augrgb.evaluate.checkpoints import evaluate_checkpoints, evaluate_streams, event_scores
 from augrgb.distill.settings import TeacherConfig
 from augrgb.distill.train import train_teacher
-from augrgb.core.errors import InputError
-from synthetic_features import dataset_config, make_store
+from augrgb.evaluate.checkpoints import evaluate_checkpoints, evaluate_streams, event_scores
 
 TIMING = SnippetGrid(16.0, 16, 16)  # snippet t covers [t, t + 1) s
 

@@ -15,22 +15,22 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pose_fixtures import STANDING, ntu_text, pku_line
+from videos import index_frame, read_index, shared_video, smooth_frame, write_video
 
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
 from augrgb.cli import main
 from augrgb.core.errors import InputError
+from augrgb.core.grid import iter_snippets, num_snippets, snippet_frame_indices
+from augrgb.core.inputs import video_id_of
 from augrgb.extract import decode
 from augrgb.extract.agcn import AGCN, TwoStreamAGCN
-from augrgb.core.inputs import video_id_of
 from augrgb.extract.pose_encoder_store import training_set
 from augrgb.extract.pose_encoder_training import load_pose_encoder, save_pose_encoder
 from augrgb.extract.pose_snippets import encode_snippets
 from augrgb.extract.skeletons import resample_frames
-from augrgb.core.grid import iter_snippets, num_snippets, snippet_frame_indices
 from augrgb.extract.store import FeatureStore
 from augrgb.synth.generator import generate
-from pose_fixtures import STANDING, ntu_text, pku_line
-from videos import index_frame, read_index, shared_video, smooth_frame, write_video
 
 SMALL = (8, 8, 16)  # AGCN widths that keep the tests fast; features are 16-d
 

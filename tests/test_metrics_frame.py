@@ -11,11 +11,11 @@ from sklearn.metrics import average_precision_score
 from augrgb.annotations import Annotations, Segment, VideoAnnotation, label_times, read_annotations
 from augrgb.cli import main
 from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
 from augrgb.core.grid import SnippetGrid
-from augrgb.metrics import frame_average_precision, frame_map, frame_map_from_scores, upsample_scores
 from augrgb.detect.probabilities import VideoProbabilities, write_probabilities
 from augrgb.distill.settings import DatasetConfig
-from augrgb.core.errors import InputError
+from augrgb.metrics import frame_average_precision, frame_map, frame_map_from_scores, upsample_scores
 
 
 def test_ap_hand_computed():

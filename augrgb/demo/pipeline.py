@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
 from augrgb.demo.figures import write_figures
 from augrgb.demo.results import add_gap_closed, markdown_table, table_rows, write_results
 from augrgb.demo.settings import DemoSettings
 from augrgb.demo.steps import DemoRecord, Step, run_steps
-from augrgb.core.errors import InputError
 from augrgb.extract.settings import ExtractConfig
 
 if TYPE_CHECKING:

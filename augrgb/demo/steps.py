@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from augrgb.core.errors import InputError
 from augrgb.core.files import write_text_atomic
 from augrgb.demo.settings import DemoSettings, settings_difference
-from augrgb.core.errors import InputError
 
 RECORD = "demo.json"
 

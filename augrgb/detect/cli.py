@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from augrgb.detect.intervals import DECODERS
 from augrgb.core.errors import InputError
+from augrgb.detect.intervals import DECODERS
 
 _DETECT_ONLY = ("features", "annotations", "plot", "config", "decoder", "threshold", "close_gap", "min_length", "levels",
                 "nms_iou", "txt_label_base", "precision", "batch_size", "backend", "device", "weights", "cache_dir",

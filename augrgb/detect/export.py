@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from augrgb.core.files import replacing
-from augrgb.detect.model import Detector
-from augrgb.core.registry import Registry
 from augrgb.core.errors import InputError
+from augrgb.core.files import replacing
+from augrgb.core.registry import Registry
+from augrgb.detect.model import Detector
 
 EXPORTERS: Registry = Registry("export format")
 METADATA_KEY = "augrgb"

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from augrgb.detect.nms import class_nms
-from augrgb.core.registry import Registry
 from augrgb.core.errors import InputError
 from augrgb.core.grid import SnippetGrid
+from augrgb.core.registry import Registry
+from augrgb.detect.nms import class_nms
 from augrgb.models.checkpoint import DEFAULT_THRESHOLD
 
 _EPS = 1e-9  # seconds: tolerance when comparing gaps and lengths computed from frame counts

@@ -18,11 +18,11 @@ import torch
 from pydantic import ValidationError
 from torch import Tensor, nn
 
+from augrgb.core.errors import InputError
+from augrgb.extract.settings import ExtractConfig
 from augrgb.models.checkpoint import StreamCheckpoint, load_stream
 from augrgb.models.heads import probabilities
 from augrgb.models.stream import Stream
-from augrgb.core.errors import InputError
-from augrgb.extract.settings import ExtractConfig
 
 log = logging.getLogger(__name__)
 

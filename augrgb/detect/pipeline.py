@@ -21,21 +21,26 @@ from tqdm import tqdm
 
 from augrgb import __version__
 from augrgb.annotations import Annotations, read_annotations
+from augrgb.core.errors import InputError
 from augrgb.core.files import write_text_atomic
-from augrgb.metrics.detections import Detection
-from augrgb.detect.intervals import SnippetGrid
+from augrgb.core.grid import SnippetGrid
+from augrgb.core.inputs import InputResult, claim_id, collect_inputs, error_reason, video_id_of
+from augrgb.core.memory import bound_heap_growth
 from augrgb.detect.model import Detector, load_detector
 from augrgb.detect.outputs import OutputDir, detections_of, write_run_outputs, write_txt
 from augrgb.detect.plot import plot_timeline
-from augrgb.detect.probabilities import VideoProbabilities, frame_probabilities, read_probabilities_file, write_probabilities
+from augrgb.detect.probabilities import (
+    VideoProbabilities,
+    frame_probabilities,
+    read_probabilities_file,
+    write_probabilities,
+)
 from augrgb.detect.settings import DetectConfig, build_decoder
-from augrgb.core.errors import InputError
-from augrgb.extract.store import FeatureStore
-from augrgb.core.memory import bound_heap_growth
-from augrgb.core.inputs import InputResult, claim_id, collect_inputs, error_reason, video_id_of
 from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.pipeline import ENCODERS, encode_video
+from augrgb.extract.store import FeatureStore
 from augrgb.extract.weights import load_i3d, weights_path
+from augrgb.metrics.detections import Detection
 
 
 @dataclass

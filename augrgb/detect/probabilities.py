@@ -22,10 +22,10 @@ from typing import Any
 import h5py
 import numpy as np
 
+from augrgb.core.errors import InputError
 from augrgb.core.files import replacing
 from augrgb.core.grid import SnippetGrid
 from augrgb.metrics.frame import upsample_scores
-from augrgb.core.errors import InputError
 
 
 def frame_probabilities(snippet_probs: np.ndarray, grid: SnippetGrid) -> np.ndarray:

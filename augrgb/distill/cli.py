@@ -7,7 +7,6 @@ import logging
 import os
 from typing import Any
 
-
 from augrgb.core.config import load_config, parse_set
 from augrgb.distill.presets import KD_PRESETS
 

@@ -13,9 +13,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from augrgb.core.config import load_config
-from augrgb.models.filters import TEMPORAL_FILTERS
 from augrgb.distill.losses import ObjectiveConfig
 from augrgb.distill.presets import kd_terms
+from augrgb.models.filters import TEMPORAL_FILTERS
+
 
 class DatasetConfig(BaseModel):
     """A dataset's conventions: classes, head, snippet grid of released features, annotation format."""

@@ -16,17 +16,17 @@ import torch
 import yaml
 
 from augrgb.annotations import carve_validation
-from augrgb.core.grid import SnippetGrid
+from augrgb.core.errors import InputError
 from augrgb.core.files import write_text_atomic
+from augrgb.core.grid import SnippetGrid
 from augrgb.distill import distributed
-from augrgb.models.checkpoint import load_stream, save_stream
 from augrgb.distill.data import FeatureSource, VideoItem, feature_settings, load_annotations, load_videos
-from augrgb.distill.validation import dense_thresholds
 from augrgb.distill.losses import ObjectiveConfig
 from augrgb.distill.settings import RunConfig, StudentConfig, TeacherConfig
-from augrgb.models.stream import Stream
 from augrgb.distill.trainer import Phase, RunResult, Teacher, Trainer, seed_everything
-from augrgb.core.errors import InputError
+from augrgb.distill.validation import dense_thresholds
+from augrgb.models.checkpoint import load_stream, save_stream
+from augrgb.models.stream import Stream
 
 log = logging.getLogger(__name__)
 

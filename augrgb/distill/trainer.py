@@ -26,16 +26,16 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from augrgb.distill import distributed
+from augrgb.core.errors import InputError
 from augrgb.core.files import save_atomic
-from augrgb.models.checkpoint import STATE_FORMAT, StreamCheckpoint, load_safe
+from augrgb.distill import distributed
 from augrgb.distill.data import Batch, ShardedBatchSampler, SnippetDataset, VideoItem
 from augrgb.distill.distributed import DistContext
-from augrgb.distill.validation import validation_metrics
 from augrgb.distill.losses import DistillationObjective, ObjectiveConfig
 from augrgb.distill.records import RunRecord, ScalarLogger, peak_memory
+from augrgb.distill.validation import validation_metrics
+from augrgb.models.checkpoint import STATE_FORMAT, StreamCheckpoint, load_safe
 from augrgb.models.stream import Stream, StreamOutput
-from augrgb.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,8 @@ from augrgb.annotations import (
 from augrgb.annotations.charades import subset_from_file_name
 from augrgb.annotations.classes import ClassesArg
 from augrgb.annotations.thumos_txt import CLASS_LIST_FILES
-from augrgb.metrics.detections import (
-    read_activitynet_results,
-    read_charades_submission,
-    read_label_dir,
-    read_thumos14_detections,
-)
+from augrgb.core.errors import InputError
+from augrgb.detect.probabilities import check_same_classes, read_probabilities
 from augrgb.metrics import (
     ACTIVITYNET_TIOU,
     PKU_MMD_TIOU,
@@ -43,9 +39,13 @@ from augrgb.metrics import (
     thumos14_event_map,
 )
 from augrgb.metrics.common import check_tiou
+from augrgb.metrics.detections import (
+    read_activitynet_results,
+    read_charades_submission,
+    read_label_dir,
+    read_thumos14_detections,
+)
 from augrgb.metrics.frame import FrameAverage, FrameRule
-from augrgb.detect.probabilities import check_same_classes, read_probabilities
-from augrgb.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

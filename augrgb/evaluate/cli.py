@@ -7,6 +7,8 @@ import json
 import sys
 from typing import get_args
 
+from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
 from augrgb.evaluate.benchmarks import (
     evaluate_activitynet,
     evaluate_charades,
@@ -16,8 +18,6 @@ from augrgb.evaluate.benchmarks import (
 )
 from augrgb.metrics import ACTIVITYNET_TIOU, PKU_MMD_TIOU, THUMOS14_TIOU
 from augrgb.metrics.frame import FrameAverage, FrameRule
-from augrgb.core.config import load_config
-from augrgb.core.errors import InputError
 
 DEFAULT_TIOU = {"activitynet": ACTIVITYNET_TIOU, "pku-mmd": PKU_MMD_TIOU, "thumos14": THUMOS14_TIOU}
 
@@ -138,8 +138,8 @@ def add_streams_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_streams(args: argparse.Namespace) -> int:
-    from augrgb.evaluate.checkpoints import evaluate_streams
     from augrgb.distill.settings import DatasetConfig
+    from augrgb.evaluate.checkpoints import evaluate_streams
 
     fmt, options, subset = "auto", {}, "testing"
     if args.dataset:

@@ -23,8 +23,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from augrgb.core.files import write_text_atomic
     from augrgb.core.errors import InputError
+    from augrgb.core.files import write_text_atomic
     from augrgb.experiments.report import render
     from augrgb.experiments.runner import RESULTS, read_results
 

@@ -19,9 +19,9 @@ import numpy as np
 from augrgb.annotations.core import Annotations
 from augrgb.core.config import load_config
 from augrgb.core.grid import SnippetGrid
-from augrgb.metrics.frame import frame_map
 from augrgb.distill.data import FeatureSource, VideoItem, load_annotations, load_videos
 from augrgb.distill.settings import AnnotationSource, DatasetConfig
+from augrgb.metrics.frame import frame_map
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Protocol
 
-from augrgb.core.registry import Registry
 from augrgb.core.errors import InputError
+from augrgb.core.registry import Registry
 from augrgb.extract.jobs import Job, VideoResult, Worker, attempt
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from augrgb.core.errors import InputError
+from augrgb.core.grid import iter_snippets
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
-from augrgb.core.grid import iter_snippets
 from augrgb.extract.transforms import Preprocess
 
 

@@ -23,19 +23,19 @@ from tqdm import tqdm
 
 from augrgb import __version__
 from augrgb.core.errors import InputError
+from augrgb.core.grid import Snippet, iter_snippets
+from augrgb.core.inputs import claim_id, collect_inputs, video_id_of
 from augrgb.core.memory import bound_heap_growth
+from augrgb.core.paths import path_in
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.engines import Engine, LocalEngine
-from augrgb.extract.jobs import Job, VideoResult
 from augrgb.extract.flow import FlowComputer, encode_for_i3d, read_flow_images
+from augrgb.extract.jobs import Job, VideoResult
 from augrgb.extract.settings import ExtractConfig
-from augrgb.core.grid import Snippet, iter_snippets
 from augrgb.extract.store import FeatureStore
 from augrgb.extract.transforms import Preprocess
 from augrgb.extract.weights import load_i3d, weights_path
-from augrgb.core.inputs import claim_id, collect_inputs, video_id_of
-from augrgb.core.paths import path_in
 
 ENCODERS = {"rgb": "i3d-inceptionv1-kinetics400-rgb", "flow": "i3d-inceptionv1-kinetics400-flow"}
 

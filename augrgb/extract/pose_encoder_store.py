@@ -18,12 +18,12 @@ import numpy as np
 from augrgb import __version__
 from augrgb.annotations import Annotations, carve_validation, label_times, read_annotations
 from augrgb.core.errors import InputError
+from augrgb.core.files import checkpoint_sha256
+from augrgb.core.grid import num_snippets, snippet_centers
 from augrgb.extract.agcn import PAPER_WIDTHS, POSE_ENCODERS
 from augrgb.extract.pose_encoder_training import save_pose_encoder, train_pose_encoder
 from augrgb.extract.pose_snippets import cut_snippets
-from augrgb.core.grid import num_snippets, snippet_centers
 from augrgb.extract.store import FeatureStore
-from augrgb.core.files import checkpoint_sha256
 
 NEEDS_ANNOTATIONS = ("training the pose encoder needs annotations (snippet labels) of the stored videos: "
                      "augrgb extract pose-encoder train --poses STORE --annotations FILE --out encoder.pt")

@@ -19,8 +19,8 @@ from sklearn.metrics import average_precision_score
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from augrgb.core.files import replacing
 from augrgb.core.errors import InputError
+from augrgb.core.files import replacing
 from augrgb.extract.agcn import PAPER_WIDTHS, POSE_ENCODERS
 from augrgb.extract.pose_snippets import snippets_to_tensor
 from augrgb.extract.skeletons import fit_bodies

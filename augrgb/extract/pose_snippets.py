@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from augrgb.core.grid import snippet_frame_indices
 from augrgb.extract.skeleton_layout import CENTRE_JOINT, JOINT_NAMES
 from augrgb.extract.skeletons import fit_bodies
-from augrgb.core.grid import snippet_frame_indices
 
 _SIDES = tuple(JOINT_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
 

@@ -23,8 +23,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from augrgb.core.files import write_text_atomic
 from augrgb.core.errors import InputError
+from augrgb.core.files import write_text_atomic
 from augrgb.core.paths import path_in
 
 MANIFEST = "manifest.json"

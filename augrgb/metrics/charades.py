@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from augrgb.annotations import Annotations, VideoAnnotation
-from augrgb.metrics.detections import CHARADES_POINTS
-from augrgb.metrics.common import json_number
-from augrgb.core.grid import SnippetGrid
-from augrgb.metrics.frame import upsample_scores
 from augrgb.core.errors import InputError
+from augrgb.core.grid import SnippetGrid
+from augrgb.metrics.common import json_number
+from augrgb.metrics.detections import CHARADES_POINTS
+from augrgb.metrics.frame import upsample_scores
 
 log = logging.getLogger(__name__)
 

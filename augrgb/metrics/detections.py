@@ -18,8 +18,8 @@ import numpy as np
 from augrgb.annotations.classes import parse_float
 from augrgb.annotations.formats import load_json
 from augrgb.annotations.label_txt import read_label_rows
-from augrgb.core.files import write_text_atomic
 from augrgb.core.errors import InputError
+from augrgb.core.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Literal, get_args
 import numpy as np
 
 from augrgb.annotations import Annotations, label_grid, num_frames_at
-from augrgb.metrics.common import json_list, json_number
 from augrgb.core.errors import InputError
 from augrgb.core.grid import SnippetGrid
+from augrgb.metrics.common import json_list, json_number
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from augrgb.metrics.common import check_tiou, json_list, sequential_sum
 from augrgb.core.errors import InputError
+from augrgb.metrics.common import check_tiou, json_list, sequential_sum
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augrgb.models.masks import masked_mean, zero_padding
 from augrgb.core.errors import InputError
+from augrgb.models.masks import masked_mean, zero_padding
 
 HEADS: tuple[str, ...] = ("sigmoid", "softmax")
 CLS_REDUCTIONS: tuple[str, ...] = ("sum-classes", "mean-classes")

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from augrgb.annotations import VideoAnnotation
-from augrgb.distill.losses.sequence import relation_matrix
 from augrgb.core.errors import InputError
+from augrgb.distill.losses.sequence import relation_matrix
 from augrgb.plot.figure import new_figure, save_png
 from augrgb.plot.segments import draw_segments
 from augrgb.plot.streams import (

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-
 from augrgb.core.errors import InputError
 from augrgb.experiments.report import Stat, stat
 from augrgb.experiments.runner import read_results

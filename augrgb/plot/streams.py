@@ -11,13 +11,12 @@ import numpy as np
 import torch
 
 from augrgb.annotations import Annotations, VideoAnnotation, read_annotations
-from augrgb.models.checkpoint import StreamCheckpoint, load_stream
-from augrgb.distill.data import FeatureSource, VideoItem, load_video
-from augrgb.models.stream import Stream
 from augrgb.core.errors import InputError
 from augrgb.core.grid import GRID_KEYS, SnippetGrid
 from augrgb.core.paths import check_video_id
-
+from augrgb.distill.data import FeatureSource, VideoItem, load_video
+from augrgb.models.checkpoint import StreamCheckpoint, load_stream
+from augrgb.models.stream import Stream
 
 
 @dataclass

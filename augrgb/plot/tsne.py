@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
-from augrgb.distill.data import FeatureSource, load_videos
 from augrgb.core.errors import InputError
+from augrgb.distill.data import FeatureSource, load_videos
 from augrgb.plot.figure import new_figure, save_png
 from augrgb.plot.segments import class_colour
 from augrgb.plot.streams import hidden_features, load_checkpoints, read_checked_annotations

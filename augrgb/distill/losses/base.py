@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from augrgb.models.masks import zero_padding
 from augrgb.core.registry import Registry
+from augrgb.models.masks import zero_padding
 from augrgb.models.stream import StreamOutput
 
 KD_LOSSES: Registry = Registry("distillation loss")

@@ -16,8 +16,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import Tensor, nn
 
-from augrgb.models.heads import check_head, classification_loss, num_outputs
 from augrgb.distill.losses.base import KD_LOSSES, KDContext
+from augrgb.models.heads import check_head, classification_loss, num_outputs
 from augrgb.models.stream import StreamOutput
 
 

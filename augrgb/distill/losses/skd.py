@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augrgb.models.heads import probabilities
 from augrgb.distill.losses.base import KD_LOSSES, KDContext, KDLoss, _clean
 from augrgb.distill.losses.logit import masked_soft_kl
+from augrgb.models.heads import probabilities
 from augrgb.models.masks import video_mean
 from augrgb.models.stream import StreamOutput
 
