@@ -115,10 +115,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     frame.add_argument("--json", action="store_true", help="print the result as one JSON object")
     frame.set_defaults(func=_run_frame_map)
 
-    add_streams_command(commands)
+    _add_streams_command(commands)
 
 
-def add_streams_command(commands: argparse._SubParsersAction) -> None:
+def _add_streams_command(commands: argparse._SubParsersAction) -> None:
     """Add ``streams`` to the ``evaluate`` command group."""
     streams = commands.add_parser(
         "streams", help="per-frame mAP of the RGB stream, the teacher(s) and the two-stream fusion side by side",
