@@ -116,7 +116,3 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
         node = child
     node[last] = value
 
-
-def dump_config(config: BaseModel, path: str | Path) -> None:
-    """Write a config back as YAML (for run records and reproducibility)."""
-    Path(path).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))

@@ -79,7 +79,8 @@ class SnippetGrid:
         return snippet_centers(count, self.snippet, self.stride, self.fps)
 
     def span(self, first: int, last: int) -> tuple[float, float]:
-        """Seconds covered by snippets ``first..last`` (inclusive), the end clipped to the video when its length is known."""
+        """Seconds covered by snippets ``first..last`` (inclusive), the end clipped to the video when its length
+        is known."""
         end = last * self.stride + self.snippet
         return first * self.stride / self.fps, (end if self.frames is None else min(end, self.frames)) / self.fps
 

@@ -35,7 +35,8 @@ class Worker(Protocol):
 
 class Job(Protocol):
     """One modality's extraction, picklable so worker processes can start it: the batch loop of
-    :func:`run_batch` is the same for every modality, only what is done with one input differs."""
+    :func:`~augrgb.extract.pipeline.run_batch` is the same for every modality, only what is done with one
+    input differs."""
 
     cfg: ExtractConfig
     store: str

@@ -95,7 +95,7 @@ def load_stream(path: str | Path) -> tuple[Stream, StreamCheckpoint]:
         raise InputError(path, f"weights do not fit the stored hyper-parameters ({str(exc).splitlines()[0]})") from None
     stream.eval()
     return stream, StreamCheckpoint(
-        path=str(path), sha256=payload_sha256(data), hparams=dict(data["hparams"]), classes=list(data.get("classes") or []),
-        head=data.get("head"), modality=data.get("modality"), features=dict(data.get("features") or {}),
-        thresholds=data.get("thresholds"), info=dict(data.get("info") or {}))
+        path=str(path), sha256=payload_sha256(data), hparams=dict(data["hparams"]),
+        classes=list(data.get("classes") or []), head=data.get("head"), modality=data.get("modality"),
+        features=dict(data.get("features") or {}), thresholds=data.get("thresholds"), info=dict(data.get("info") or {}))
 
