@@ -314,6 +314,7 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
     """
     bound_heap_growth()  # worker processes inherit it; long videos keep a bounded peak RSS
     store = FeatureStore(job.store)
+    store.sweep()  # what killed writers left
     results: list[VideoResult] = []
     todo: list[tuple[str, Path]] = []
     seen: dict[str, Path] = {}

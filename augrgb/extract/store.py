@@ -3,15 +3,23 @@
 Layout: ``STORE/<video_id>.h5`` holds datasets such as ``rgb`` (T, 1024), ``flow`` (T, 1024),
 ``pose`` (T, 256), ``skeleton`` (frames, M, 25, 3) and ``skeleton_present`` (frames,), each with its
 provenance attributes.
-Every write goes to a temporary file in STORE that is renamed over the old one, so an
+Every write goes to a temporary file in STORE that is fsynced and renamed over the old one, so an
 interrupted run never leaves a half file and never loses datasets written before.
 ``STORE/manifest.json`` lists every video and modality with status done/failed and the reason.
+
+Several processes may write one store at once (``extract rgb`` and ``extract flow`` of the same videos,
+Ray workers, jobs of a cluster on a shared disk): each video's copy -> write -> rename runs under that
+video's lock and starts from the file as it is once the lock is held, and the manifest's
+read -> modify -> write runs under the manifest lock (``augrgb.locks``; lock files live in
+``STORE/.locks``). Temporary files are named ``.<key>.<random>.tmp`` after the video's lock key, so a
+later run can tell a killed writer's leftovers (lock free) from a live writer's (lock held) and sweep them.
 Readers also accept released features: per-video ``.npy`` of shape (T, 1024) or (T, 1, 1, 1024).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import shutil
@@ -23,11 +31,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from augrgb.atomic import write_text_atomic
+from augrgb.atomic import commit, is_temporary, write_text_atomic
 from augrgb.errors import InputError
+from augrgb.locks import locked, try_lock
 from augrgb.paths import path_in
 
 MANIFEST = "manifest.json"
+LOCKS = ".locks"
 
 
 def _attr_value(value: Any) -> Any:
@@ -48,11 +58,16 @@ def _python_value(value: Any) -> Any:
 
 
 class FeatureStore:
-    """A folder of per-video HDF5 feature files with a manifest (see module docstring)."""
+    """A folder of per-video HDF5 feature files with a manifest (see module docstring).
 
-    def __init__(self, root: str | Path) -> None:
+    ``replace_unreadable``: a write to a video whose existing file cannot be read starts a new file
+    (``--overwrite``) instead of failing.
+    """
+
+    def __init__(self, root: str | Path, replace_unreadable: bool = False) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.replace_unreadable = replace_unreadable
 
     def path(self, video_id: str) -> Path:
         """The HDF5 file of ``video_id`` (ids that would escape the store are refused)."""
@@ -60,7 +75,7 @@ class FeatureStore:
 
     def video_ids(self) -> list[str]:
         """Ids of all videos with a feature file, sorted."""
-        return sorted(p.stem for p in self.root.glob("*.h5"))
+        return sorted(p.stem for p in self.root.glob("*.h5") if not p.name.startswith("."))
 
     def has(self, video_id: str, modality: str) -> bool:
         """True when ``video_id`` already has a complete ``modality`` dataset."""
@@ -73,35 +88,82 @@ class FeatureStore:
         except OSError:
             return False
 
+    # ---- locks and temporary files --------------------------------------------------------
+    @staticmethod
+    def lock_key(video_id: str) -> str:
+        """A fixed-length name for ``video_id``'s lock and temporary files (ids may be long or odd)."""
+        return hashlib.sha256(video_id.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+    def _lock_path(self, key: str) -> Path:
+        return self.root / LOCKS / f"{key}.lock"
+
+    def sweep(self) -> list[Path]:
+        """Remove temporary files that killed writers left (their lock is free); live writers' files stay."""
+        removed = []
+        for tmp in sorted(self.root.iterdir()):
+            if not (is_temporary(tmp) and tmp.is_file()):
+                continue
+            key = "manifest" if tmp.name.startswith(f".{MANIFEST}.") else tmp.name[1:].split(".", 1)[0]
+            if key != "manifest" and len(key) != 24:
+                continue  # not a name this store makes
+            fd = try_lock(self._lock_path(key))
+            if fd is None:
+                continue  # a live writer's
+            try:  # removed while the lock is held: a new writer waits for it
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+            finally:
+                os.close(fd)
+        return removed
+
     def write(self, video_id: str, modality: str, data: np.ndarray, attrs: Mapping[str, Any] | None = None) -> Path:
         """Add or replace dataset ``modality`` of ``video_id`` atomically, keeping its other datasets."""
         return self.write_datasets(video_id, {modality: (data, attrs or {})})
 
     def write_datasets(self, video_id: str, datasets: Mapping[str, tuple[np.ndarray, Mapping[str, Any]]]) -> Path:
-        """Add or replace several datasets ``{name: (data, attrs)}`` of ``video_id`` in one atomic replacement."""
+        """Add or replace several datasets ``{name: (data, attrs)}`` of ``video_id`` in one atomic replacement.
+
+        Runs under the video's lock and copies the file as it is once the lock is held, so datasets that
+        other processes wrote meanwhile are kept.
+        """
         path = self.path(video_id)
         arrays = {name: np.asarray(data) for name, (data, _) in datasets.items()}
         for name, data in arrays.items():
             if data.dtype.kind == "f" and not np.isfinite(data).all():
                 raise InputError(video_id, f"refusing to store {name} features containing NaN or Inf")
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{video_id}.", suffix=".h5.tmp")
-        os.close(fd)
-        try:
-            if path.is_file():
-                shutil.copyfile(path, tmp)
-            with h5py.File(tmp, "a") as h5:
-                for name, data in arrays.items():
-                    if name in h5:
-                        del h5[name]
-                    dset = h5.create_dataset(name, data=data, compression="gzip" if data.size > 4096 else None)
-                    for key, value in datasets[name][1].items():
-                        dset.attrs[key] = _attr_value(value)
-                h5.attrs["video_id"] = video_id
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        key = self.lock_key(video_id)
+        with locked(self._lock_path(key)):
+            fd, name = tempfile.mkstemp(dir=self.root, prefix=f".{key}.", suffix=".tmp")
+            os.close(fd)
+            tmp = Path(name)
+            try:
+                if path.is_file():
+                    self._copy_existing(path, tmp)
+                with h5py.File(tmp, "a") as h5:
+                    for name, data in arrays.items():
+                        if name in h5:
+                            del h5[name]
+                        dset = h5.create_dataset(name, data=data, compression="gzip" if data.size > 4096 else None)
+                        for attr, value in datasets[name][1].items():
+                            dset.attrs[attr] = _attr_value(value)
+                    h5.attrs["video_id"] = video_id
+                commit(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         return path
+
+    def _copy_existing(self, path: Path, tmp: Path) -> None:
+        """Start ``tmp`` from the existing file ``path`` (or empty, when it is unreadable and may be replaced)."""
+        try:
+            with h5py.File(path, "r"):
+                pass
+        except OSError as exc:
+            if self.replace_unreadable:
+                return
+            first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            raise InputError(path, f"existing feature file is not readable HDF5 ({first}); "
+                                   "rerun with --overwrite to replace it") from None
+        shutil.copyfile(path, tmp)
 
     def read(self, video_id: str, modality: str) -> tuple[np.ndarray, dict[str, Any]]:
         """Dataset ``modality`` of ``video_id`` and its attributes."""
@@ -124,16 +186,17 @@ class FeatureStore:
 
     def record(self, video_id: str, modality: str, status: str, source: str | None = None,
                reason: str | None = None, **details: Any) -> None:
-        """Record the outcome of one video/modality in the manifest (rewritten atomically)."""
-        manifest = self.manifest()
-        entry = manifest["videos"].setdefault(video_id, {"modalities": {}})
-        if source is not None:
-            entry["source"] = source
-        entry["modalities"][modality] = {
-            "status": status, "reason": reason,
-            "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **details,
-        }
-        write_text_atomic(self.root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        """Record the outcome of one video/modality in the manifest (under the manifest lock, rewritten atomically)."""
+        with locked(self._lock_path("manifest")):
+            manifest = self.manifest()
+            entry = manifest["videos"].setdefault(video_id, {"modalities": {}})
+            if source is not None:
+                entry["source"] = source
+            entry["modalities"][modality] = {
+                "status": status, "reason": reason,
+                "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **details,
+            }
+            write_text_atomic(self.root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def read_h5(path: str | Path, modality: str, data: bool = True) -> tuple[np.ndarray | None, dict[str, Any]]:

@@ -1,0 +1,142 @@
+"""Reliability: nothing is lost when writers share a store, when a run is killed, or when files are torn.
+
+Real processes throughout (no mocks): concurrent writers, kill -9 and SIGTERM mid-batch. Each test is a
+guarantee listed in docs/guarantees.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from augrgb.atomic import replacing, write_text_atomic
+from augrgb.extract.store import FeatureStore
+from augrgb.locks import FolderLock
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+# One writer process: store `modality` features of videos v000..v{n-1} and record each in the manifest.
+WRITER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from augrgb.extract.store import FeatureStore
+    store_dir, modality, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = FeatureStore(store_dir)
+    for i in range(n):
+        vid = f"v{i:03d}"
+        store.write(vid, modality, np.full((3, 8), i, np.float32), {"fps": 25.0})
+        store.record(vid, modality, "done", f"/videos/{vid}.mp4")
+""")
+
+
+def _writers(store: Path, modalities: list[str], n: int) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(store), m, str(n)], env=ENV, stderr=subprocess.PIPE)
+             for m in modalities]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+
+
+@pytest.mark.parametrize("trial", [1, 2])
+def test_concurrent_writers_keep_every_dataset_and_manifest_entry(tmp_path, trial):
+    store_dir, n = tmp_path / "store", 60
+    _writers(store_dir, ["rgb", "flow", "pose"], n)
+    store = FeatureStore(store_dir)
+    manifest = store.manifest()["videos"]
+    for i in range(n):
+        vid = f"v{i:03d}"
+        with h5py.File(store.path(vid), "r") as h5:
+            assert sorted(h5) == ["flow", "pose", "rgb"], vid
+            assert float(h5["rgb"][0, 0]) == i
+        assert sorted(manifest[vid]["modalities"]) == ["flow", "pose", "rgb"], vid
+    assert not [p for p in store_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_temporary_names_never_match_what_readers_glob(tmp_path):
+    target = tmp_path / "plot.png"
+    with replacing(target) as tmp:
+        tmp.write_bytes(b"png")
+        assert not list(tmp_path.glob("*.png")) and tmp.name.startswith(".") and tmp.name.endswith(".tmp")
+    assert target.read_bytes() == b"png"
+    store = FeatureStore(tmp_path / "store")
+    long_id = "x" * 250  # the longest id whose <id>.h5 is a legal name
+    store.write(long_id, "rgb", np.zeros((2, 4), np.float32))
+    assert store.video_ids() == [long_id]
+
+
+def test_sweep_removes_a_killed_writers_temporaries_but_not_a_live_writers(tmp_path):
+    store = FeatureStore(tmp_path / "store")
+    key = FeatureStore.lock_key("a")
+    stale = store.root / f".{key}.abc123.tmp"
+    stale.write_bytes(b"half an HDF5 file")
+    live_key = FeatureStore.lock_key("b")
+    live = store.root / f".{live_key}.def456.tmp"
+    live.write_bytes(b"being written")
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from augrgb.locks import locked
+        with locked({str(store.root / ".locks" / f"{live_key}.lock")!r}):
+            print("held", flush=True)
+            time.sleep(60)
+    """)], env=ENV, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        assert store.sweep() == [stale]
+        assert live.exists() and not stale.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert store.sweep() == [live]  # its writer is gone
+
+
+def test_overwrite_replaces_an_unreadable_feature_file(tmp_path):
+    store = FeatureStore(tmp_path / "store")
+    store.path("v").write_bytes(b"not an HDF5 file")
+    with pytest.raises(Exception, match="not readable HDF5.*--overwrite"):
+        store.write("v", "rgb", np.ones((2, 4), np.float32))
+    FeatureStore(store.root, replace_unreadable=True).write("v", "rgb", np.ones((2, 4), np.float32))
+    assert store.read("v", "rgb")[0].shape == (2, 4)
+
+
+def test_folder_lock_refuses_a_second_holder_and_frees_on_kill(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from augrgb.locks import FolderLock
+        FolderLock({str(tmp_path)!r}).acquire()
+        print("held", flush=True)
+        time.sleep(60)
+    """)], env=ENV, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        with pytest.raises(Exception, match=f"in use by process {holder.pid}"):
+            FolderLock(tmp_path).acquire()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with FolderLock(tmp_path):
+        pass
+
+
+def test_write_text_atomic_leaves_the_old_file_when_the_writer_is_killed(tmp_path):
+    target = tmp_path / "manifest.json"
+    write_text_atomic(target, "old\n")
+    code = textwrap.dedent(f"""
+        import os, signal
+        from augrgb.atomic import replacing
+        with replacing({str(target)!r}) as tmp:
+            tmp.write_text("half")
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert subprocess.run([sys.executable, "-c", code], env=ENV).returncode == -signal.SIGKILL
+    assert target.read_text() == "old\n"
