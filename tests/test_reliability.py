@@ -105,7 +105,9 @@ def test_overwrite_replaces_an_unreadable_feature_file(tmp_path):
     store.path("v").write_bytes(b"not an HDF5 file")
     with pytest.raises(Exception, match="not readable HDF5.*--overwrite"):
         store.write("v", "rgb", np.ones((2, 4), np.float32))
-    FeatureStore(store.root, replace_unreadable=True).write("v", "rgb", np.ones((2, 4), np.float32))
+    assert store.discard_unreadable("v") and not store.discard_unreadable("v")
+    store.write("v", "rgb", np.ones((2, 4), np.float32))
+    assert not store.discard_unreadable("v")
     assert store.read("v", "rgb")[0].shape == (2, 4)
 
 
@@ -140,3 +142,111 @@ def test_write_text_atomic_leaves_the_old_file_when_the_writer_is_killed(tmp_pat
     """)
     assert subprocess.run([sys.executable, "-c", code], env=ENV).returncode == -signal.SIGKILL
     assert target.read_text() == "old\n"
+
+
+# ---- the CLI with the real I3D: concurrent extract rgb + flow, kill -9 and SIGTERM mid-batch ---------------
+
+def _videos(folder: Path, n: int) -> Path:
+    from videos import smooth_frame, write_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        write_video(folder / f"v{i}.mp4", [smooth_frame(j + 7 * i, 64, 48) for j in range(16)], fps=25)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def small_batch(tmp_path_factory):
+    """Five one-snippet videos and a config that makes I3D cheap (64 px input)."""
+    root = tmp_path_factory.mktemp("batch")
+    (root / "small.yaml").write_text("size: 64\nshort_side: 64\n")
+    return _videos(root / "videos", 5), root / "small.yaml"
+
+
+def _extract(modality: str, videos: Path, store: Path, config: Path, weights: Path, *extra: str) -> subprocess.Popen:
+    args = [sys.executable, "-m", "augrgb.cli", "extract", modality, str(videos), "--out", str(store),
+            "--config", str(config), "--quiet", *extra]
+    args += ["--weights", str(weights)] if modality == "rgb" else ["--method", "farneback"]
+    return subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _h5_bytes(store: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(store.glob("*.h5"))}
+
+
+def _leftovers(store: Path) -> list[str]:
+    return [p.name for p in store.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_concurrent_extract_rgb_and_flow_into_one_store(small_batch, tmp_path, i3d_rgb_weights):
+    videos, config = small_batch
+    for trial in (1, 2):
+        store = tmp_path / f"store{trial}"
+        procs = [_extract(m, videos, store, config, i3d_rgb_weights) for m in ("rgb", "flow")]
+        for proc in procs:
+            out, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0, err
+        manifest = FeatureStore(store).manifest()["videos"]
+        for i in range(5):
+            with h5py.File(store / f"v{i}.h5", "r") as h5:
+                assert {"rgb", "flow"} <= set(h5), (trial, i)
+            assert {m: e["status"] for m, e in manifest[f"v{i}"]["modalities"].items()} == {"rgb": "done", "flow": "done"}
+        assert not _leftovers(store)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_batch_then_rerun_gives_the_uninterrupted_outputs(small_batch, tmp_path, i3d_rgb_weights):
+    videos, config = small_batch
+    reference = tmp_path / "reference"
+    proc = _extract("rgb", videos, reference, config, i3d_rgb_weights)
+    assert proc.wait(timeout=600) == 0
+    store = tmp_path / "killed"
+    proc = _extract("rgb", videos, store, config, i3d_rgb_weights)
+    deadline = time.monotonic() + 600
+    while not list(store.glob("*.h5")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    key = FeatureStore.lock_key("v4")  # what a writer killed inside its write leaves
+    (store / f".{key}.x1y2z3.tmp").write_bytes(b"\x89HDF\r\n half")
+    assert len(list(store.glob("*.h5"))) < 5, "the batch finished before the kill; nothing was interrupted"
+    rerun = _extract("rgb", videos, store, config, i3d_rgb_weights)
+    out, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err
+    assert _h5_bytes(store) == _h5_bytes(reference)
+    assert not _leftovers(store)
+    manifest = FeatureStore(store).manifest()["videos"]
+    assert all(manifest[f"v{i}"]["modalities"]["rgb"]["status"] == "done" for i in range(5))
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_batch_like_ctrl_c(small_batch, tmp_path, i3d_rgb_weights):
+    videos, config = small_batch
+    store = tmp_path / "store"
+    proc = _extract("rgb", videos, store, config, i3d_rgb_weights)
+    deadline = time.monotonic() + 600
+    while not list(store.glob("*.h5")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the batch finished before SIGTERM arrived")
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err
+    assert not _leftovers(store)
+
+
+@pytest.mark.slow
+def test_overwrite_starts_fresh_when_the_old_feature_file_is_unreadable(small_batch, tmp_path, i3d_rgb_weights):
+    videos, config = small_batch
+    single = _videos(tmp_path / "one", 1)
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "v0.h5").write_bytes(b"garbage, not HDF5")
+    proc = _extract("rgb", single, store, config, i3d_rgb_weights)
+    out, err = proc.communicate(timeout=600)
+    assert "not readable HDF5" in out + err and "--overwrite" in out + err
+    proc = _extract("rgb", single, store, config, i3d_rgb_weights, "--overwrite")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert FeatureStore(store).read("v0", "rgb")[0].shape[0] == 1

@@ -328,6 +328,8 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
             results.append(VideoResult(vid, str(path), "failed", exc.reason))
             continue
         seen[vid] = path
+        if overwrite and store.discard_unreadable(vid):
+            report(f"{path}: replacing the unreadable feature file {store.path(vid).name}")
         if not overwrite and job.is_done(store, vid):
             results.append(VideoResult(vid, str(path), "skipped", "already extracted"))
         else:

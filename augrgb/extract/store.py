@@ -58,16 +58,11 @@ def _python_value(value: Any) -> Any:
 
 
 class FeatureStore:
-    """A folder of per-video HDF5 feature files with a manifest (see module docstring).
+    """A folder of per-video HDF5 feature files with a manifest (see module docstring)."""
 
-    ``replace_unreadable``: a write to a video whose existing file cannot be read starts a new file
-    (``--overwrite``) instead of failing.
-    """
-
-    def __init__(self, root: str | Path, replace_unreadable: bool = False) -> None:
+    def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.replace_unreadable = replace_unreadable
 
     def path(self, video_id: str) -> Path:
         """The HDF5 file of ``video_id`` (ids that would escape the store are refused)."""
@@ -152,18 +147,30 @@ class FeatureStore:
                 tmp.unlink(missing_ok=True)
         return path
 
-    def _copy_existing(self, path: Path, tmp: Path) -> None:
-        """Start ``tmp`` from the existing file ``path`` (or empty, when it is unreadable and may be replaced)."""
+    @staticmethod
+    def _unreadable(path: Path) -> str | None:
+        """Why the existing file ``path`` cannot be read as HDF5, or None when it can."""
         try:
             with h5py.File(path, "r"):
-                pass
+                return None
         except OSError as exc:
-            if self.replace_unreadable:
-                return
-            first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-            raise InputError(path, f"existing feature file is not readable HDF5 ({first}); "
-                                   "rerun with --overwrite to replace it") from None
+            return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+
+    def _copy_existing(self, path: Path, tmp: Path) -> None:
+        """Start ``tmp`` from the existing file ``path``; an unreadable one is refused, never silently dropped."""
+        why = self._unreadable(path)
+        if why is not None:
+            raise InputError(path, f"existing feature file is not readable HDF5 ({why}); rerun with --overwrite to replace it")
         shutil.copyfile(path, tmp)
+
+    def discard_unreadable(self, video_id: str) -> bool:
+        """Remove ``video_id``'s file if it exists and cannot be read (what ``--overwrite`` does); True if removed."""
+        path = self.path(video_id)
+        with locked(self._lock_path(self.lock_key(video_id))):
+            if not path.is_file() or self._unreadable(path) is None:
+                return False
+            path.unlink()
+        return True
 
     def read(self, video_id: str, modality: str) -> tuple[np.ndarray, dict[str, Any]]:
         """Dataset ``modality`` of ``video_id`` and its attributes."""
