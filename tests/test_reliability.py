@@ -250,3 +250,17 @@ def test_overwrite_starts_fresh_when_the_old_feature_file_is_unreadable(small_ba
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert FeatureStore(store).read("v0", "rgb")[0].shape[0] == 1
+
+
+def test_a_torn_last_results_line_is_ignored_then_cut(tmp_path):
+    from augrgb.experiments.runner import cut_torn_tail, read_results
+
+    results = tmp_path / "results.jsonl"
+    good = {"group": "main", "name": "vanilla", "seed": 0, "score": 0.5}
+    results.write_text(json.dumps(good) + "\n" + '{"group": "main", "na')
+    assert read_results(results) == [good]
+    assert cut_torn_tail(results) and results.read_text() == json.dumps(good) + "\n"
+    assert not cut_torn_tail(results)
+    results.write_text('{"group": "main", "na\n' + json.dumps(good) + "\n")  # inside the file it is corruption
+    with pytest.raises(Exception, match=r"results.jsonl:1: not valid JSON"):
+        read_results(results)
