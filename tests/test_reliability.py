@@ -264,3 +264,57 @@ def test_a_torn_last_results_line_is_ignored_then_cut(tmp_path):
     results.write_text('{"group": "main", "na\n' + json.dumps(good) + "\n")  # inside the file it is corruption
     with pytest.raises(Exception, match=r"results.jsonl:1: not valid JSON"):
         read_results(results)
+
+
+# ---- weights you can trust ---------------------------------------------------------------------------
+
+def _sdist_that_runs_code(folder: Path, marker: Path) -> Path:
+    """A local sdist whose setup.py writes ``marker``: what any sdist can do when pip prepares its metadata."""
+    import io
+    import tarfile
+
+    folder.mkdir()
+    archive = folder / "trapdoor-0.0.1.tar.gz"
+    setup = (f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+             "from setuptools import setup\nsetup(name='trapdoor', version='0.0.1')\n").encode()
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in (("trapdoor-0.0.1/setup.py", setup),
+                           ("trapdoor-0.0.1/PKG-INFO", b"Metadata-Version: 2.1\nName: trapdoor\nVersion: 0.0.1\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def test_pinned_download_refuses_a_changed_sdist_before_running_it(tmp_path):
+    from augrgb.errors import InputError
+    from augrgb.extract.weights import file_sha256, pip_download_pinned
+
+    marker = tmp_path / "setup-py-ran"
+    archive = _sdist_that_runs_code(tmp_path / "index", marker)
+    local = ("--no-index", "--find-links", str(archive.parent), "--no-build-isolation")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(InputError, match="not the pinned 0{64}; refused before running anything") as err:
+        pip_download_pinned("trapdoor==0.0.1", "0" * 64, dest, *local)
+    assert "\n" not in str(err.value) and file_sha256(archive) in str(err.value)
+    assert not marker.exists()
+    assert pip_download_pinned("trapdoor==0.0.1", file_sha256(archive), dest, *local).name == archive.name
+    assert marker.exists()  # with the right hash pip does run it: the pin is what stands in the way
+
+
+def test_converted_weights_must_match_the_pinned_hash():
+    import torch
+
+    from augrgb.errors import InputError
+    from augrgb.extract.weights import check_kinetics_rgb
+
+    with pytest.raises(InputError, match="not the pinned 826d8f55.*augrgb weights fetch i3d-rgb"):
+        check_kinetics_rgb({"Conv3d_1a_7x7.conv3d.weight": torch.zeros(2)}, "i3d-kinetics-400.ckpt")
+
+
+@pytest.mark.slow
+def test_the_cached_kinetics_weights_have_the_pinned_hash(i3d_rgb_weights):
+    from augrgb.extract.weights import check_kinetics_rgb, read_weights_file
+
+    check_kinetics_rgb(read_weights_file(i3d_rgb_weights), i3d_rgb_weights)
