@@ -318,3 +318,95 @@ def test_the_cached_kinetics_weights_have_the_pinned_hash(i3d_rgb_weights):
     from augrgb.extract.weights import check_kinetics_rgb, read_weights_file
 
     check_kinetics_rgb(read_weights_file(i3d_rgb_weights), i3d_rgb_weights)
+
+
+# ---- training: killed between the two checkpoint writes, two runs on one --out -----------------------
+
+# Runs `augrgb distill teacher` in this process; with a kill count N, SIGKILLs itself right after the N-th
+# rename onto best.pt or last.pt (N = 3: between the two checkpoint writes of epoch 2, whatever their order).
+TRAIN = textwrap.dedent("""
+    import os, signal, sys
+    kill_after, argv = int(sys.argv[1]), sys.argv[2:]
+    if kill_after:
+        real, seen = os.replace, []
+        def replace(src, dst, *args, **kwargs):
+            real(src, dst, *args, **kwargs)
+            if os.path.basename(str(dst)) in ("best.pt", "last.pt"):
+                seen.append(dst)
+                if len(seen) == kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        os.replace = replace
+    from augrgb.cli import main
+    sys.exit(main(argv))
+""")
+
+
+@pytest.fixture(scope="module")
+def teacher_config(tmp_path_factory):
+    import yaml
+
+    from synthetic_features import dataset_config, make_store
+
+    root = tmp_path_factory.mktemp("train")
+    store, annotations = make_store(root, videos=12, test_videos=2, length=(12, 20))
+    config = {"dataset": dataset_config(), "features": str(store), "annotations": [str(annotations)],
+              "modality": "pose", "stream": {"hidden": 8, "dropout": 0.2, "filter_options": {"layers": 2}},
+              "training": {"epochs": 4, "batch_size": 4, "max_length": 12, "lr": 3e-3, "validation_fraction": 0.25,
+                           "early_stopping": None}}
+    path = root / "teacher.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _train(config: Path, out: Path, *extra: str, kill_after: int = 0) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-c", TRAIN, str(kill_after), "distill", "teacher", "--config", str(config),
+            "--out", str(out), "--quiet", *extra]
+    return subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=600)
+
+
+def _checkpoint(path: Path) -> dict:
+    import torch
+
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v for k, v in data.items() if k != "info"} | {"epoch": data["info"]["epoch"]}
+
+
+def test_training_killed_between_checkpoint_writes_resumes_to_the_same_curve(teacher_config, tmp_path):
+    import torch
+
+    full = tmp_path / "full"
+    assert _train(teacher_config, full).returncode == 0
+    killed = tmp_path / "killed"
+    assert _train(teacher_config, killed, kill_after=3).returncode == -signal.SIGKILL
+    resumed = _train(teacher_config, killed, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    record = json.loads((killed / "run.json").read_text())
+    assert record["resumed_after_epoch"] == 2  # the epoch whose two writes were cut apart is kept, not redone
+    assert not _leftovers(killed)
+    want_curve, got_curve = ([(e["train"], e["validation"], e["improved"]) for e in json.loads((d / "run.json").read_text())["epochs"]]
+                             for d in (full, killed))
+    assert want_curve[1][2], "epoch 2 must improve, so that it writes both checkpoints"
+    assert got_curve == want_curve
+    want, got = _checkpoint(full / "best.pt"), _checkpoint(killed / "best.pt")
+    assert want["epoch"] == got["epoch"]
+    assert all(torch.equal(want["state_dict"][k], got["state_dict"][k]) for k in want["state_dict"])
+
+
+def test_a_second_training_on_the_same_out_is_refused(teacher_config, tmp_path):
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from augrgb.locks import FolderLock
+        FolderLock({str(out)!r}).acquire()
+        print("held", flush=True)
+        time.sleep(120)
+    """)], env=ENV, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        second = _train(teacher_config, out)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert second.returncode == 1
+    assert second.stderr.strip() == f"error: {out}: run folder is in use by process {holder.pid} on " \
+                                    f"{os.uname().nodename}; wait for it to finish or choose another folder"

@@ -18,7 +18,9 @@ import yaml
 from augrgb.annotations import carve_validation
 from augrgb.atomic import write_text_atomic
 from augrgb.distill import distributed
-from augrgb.distill.checkpoint import load_stream, save_stream
+from augrgb.atomic import sweep_temporaries
+from augrgb.distill.checkpoint import load_stream, stream_payload
+from augrgb.locks import FolderLock
 from augrgb.distill.data import FeatureSource, VideoItem, feature_settings, load_annotations, load_videos
 from augrgb.distill.evaluation import dense_thresholds
 from augrgb.distill.losses import ObjectiveConfig
@@ -103,9 +105,13 @@ def _check_teacher(teacher: Teacher, classes: list[str], head: str, items: Seque
 def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage], resume: bool,
          progress: bool) -> RunResult:
     ctx = distributed.setup(cfg.device)
+    lock = FolderLock(cfg.out, "run folder")
     try:
         seed_everything(cfg.seed, cfg.deterministic)
         out = Path(cfg.out)
+        if ctx.is_main:  # one run per folder: a second one would interleave its checkpoints with ours
+            lock.acquire()
+            sweep_temporaries(out)  # what a killed run left; nobody else writes here while we hold the lock
         if resume and not (out / "last.pt").is_file():
             raise InputError(out, "nothing to resume (no last.pt)")
         if not resume and (out / "last.pt").is_file():
@@ -132,12 +138,13 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage]
         info = {"role": kind, "dataset": dataset.name, "seed": cfg.seed, "teachers": teacher_info,
                 "objective": getattr(cfg, "objective", ObjectiveConfig(terms={})).model_dump(mode="json")}
 
-        def save_best(model: Stream, validation: dict[str, Any], scores: np.ndarray, targets: np.ndarray) -> None:
+        def best_checkpoint(model: Stream, validation: dict[str, Any], scores: np.ndarray,
+                            targets: np.ndarray) -> dict[str, Any]:
             thresholds = dense_thresholds(scores, targets) if dataset.head == "sigmoid" else None
-            save_stream(out / "best.pt", model, classes=annotations.classes, modality=cfg.modality,
-                        features=features, thresholds=thresholds,
-                        info={**info, "epoch": validation["epoch"],
-                              "validation": {k: v for k, v in validation.items() if k != "epoch"}})
+            return stream_payload(model, classes=annotations.classes, modality=cfg.modality,
+                                  features=features, thresholds=thresholds,
+                                  info={**info, "epoch": validation["epoch"],
+                                        "validation": {k: v for k, v in validation.items() if k != "epoch"}})
 
         header = {"kind": kind, "config": cfg.model_dump(mode="json"), "objective": info["objective"],
                   "teachers": teacher_info,
@@ -150,8 +157,9 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage]
         trainer = Trainer(stream=stream, modality=cfg.modality, teachers=teachers, stages=stages,
                           head=dataset.head, num_classes=dataset.num_classes, train_items=train_items,
                           val_items=val_items, training=cfg.training, seed=cfg.seed, amp=cfg.amp, ctx=ctx, out=out,
-                          save_best=save_best, record_header=header, fingerprint=_fingerprint(cfg, teachers),
+                          best_checkpoint=best_checkpoint, record_header=header, fingerprint=_fingerprint(cfg, teachers),
                           progress=progress)
         return trainer.run(resume)
     finally:
+        lock.release()
         distributed.teardown(ctx)
