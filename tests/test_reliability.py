@@ -410,3 +410,39 @@ def test_a_second_training_on_the_same_out_is_refused(teacher_config, tmp_path):
     assert second.returncode == 1
     assert second.stderr.strip() == f"error: {out}: run folder is in use by process {holder.pid} on " \
                                     f"{os.uname().nodename}; wait for it to finish or choose another folder"
+
+
+# ---- one bad input never ends a batch -----------------------------------------------------------------
+
+def _npy_claiming(path: Path, shape: tuple[int, ...]) -> Path:
+    """A ~400-byte .npy whose header claims ``shape`` (float32): loading it naively allocates the claimed size."""
+    with path.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        handle.write(b"\0" * 300)
+    return path
+
+
+def test_declared_sizes_are_checked_before_allocating_and_the_batch_goes_on(tmp_path, capsys):
+    from pose_fixtures import motion, ntu_text
+
+    from augrgb.cli import main
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "skeletons"
+    folder.mkdir()
+    np.save(folder / "good.npy", motion(0, 20, rng))
+    (folder / "S001C001P001R001A001.skeleton").write_text(ntu_text([[("72057594037931101", motion(1, 1, rng)[0])]] * 12))
+    _npy_claiming(folder / "huge.npy", (10**12, 25, 3))
+    (folder / "S001C001P001R001A002.skeleton").write_text("1000000000000\n0\n")
+    store = tmp_path / "store"
+    assert main(["extract", "pose", str(folder), "--out", str(store), "--quiet"]) == 0
+    out = capsys.readouterr()
+    lines = (out.out + out.err).splitlines()
+    manifest = FeatureStore(store).manifest()["videos"]
+    assert manifest["good"]["modalities"]["skeleton"]["status"] == "done"
+    assert manifest["S001C001P001R001A001"]["modalities"]["skeleton"]["status"] == "done"
+    for bad, reason in (("huge", "header declares shape (1000000000000, 25, 3)"),
+                        ("S001C001P001R001A002", "declares 1000000000000 frames but the file has only 1 more lines")):
+        entry = manifest[bad]["modalities"]["skeleton"]
+        assert entry["status"] == "failed" and reason in entry["reason"]
+        assert len([line for line in lines if bad in line]) == 1

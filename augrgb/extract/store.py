@@ -221,14 +221,33 @@ def read_h5(path: str | Path, modality: str, data: bool = True) -> tuple[np.ndar
         raise InputError(path, f"not a readable HDF5 file ({exc})") from None
 
 
+def load_npy(path: str | Path) -> np.ndarray:
+    """A ``.npy`` array, refusing (before allocating anything) a header whose shape needs more bytes than the file
+    holds: a 400-byte file may not ask for terabytes."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(handle)
+            offset = handle.tell()
+        if dtype.hasobject:
+            raise ValueError("object arrays are not read (they would need pickle)")
+        declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        available = path.stat().st_size - offset
+        if declared > available:
+            raise ValueError(f"header declares shape {shape} of {dtype} ({declared} bytes) but the file holds {available}")
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise InputError(path, f"cannot read as a .npy array ({reason})") from None
+
+
 def read_features(path: str | Path, modality: str = "rgb") -> np.ndarray:
     """(T, C) float32 features from our HDF5 files or released per-video ``.npy`` files."""
     path = Path(path)
     if path.suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputError(path, f"not a readable .npy array ({exc})") from None
+        array = load_npy(path)
         if array.ndim == 4 and array.shape[1:3] == (1, 1):
             array = array[:, 0, 0, :]
         if array.ndim != 2:
