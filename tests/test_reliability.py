@@ -446,3 +446,50 @@ def test_declared_sizes_are_checked_before_allocating_and_the_batch_goes_on(tmp_
         entry = manifest[bad]["modalities"]["skeleton"]
         assert entry["status"] == "failed" and reason in entry["reason"]
         assert len([line for line in lines if bad in line]) == 1
+
+
+def _dense(actions: list) -> dict:
+    return {"v1": {"subset": "testing", "duration": 10.0, "actions": actions}}
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("reversed.json", _dense([[0, 5.0, 2.0]]), "segment 5.0..2.0 s ends before it starts"),
+    ("negative.json", _dense([[0, -3.0, 2.0]]), "segment -3.0..2.0 s starts before 0"),
+    ("huge_class.json", _dense([[10**9, 1.0, 2.0]]), "class 1000000000 is beyond the limit of 100000 classes"),
+    ("nested.json", "[" * 100000 + "]" * 100000, "nested too deeply"),
+    ("latin1.json", b"{\"v\xe9\": 1}", "cannot read"),
+])
+def test_hostile_annotations_give_one_line(tmp_path, name, content, reason):
+    from augrgb.annotations import read_annotations
+    from augrgb.errors import InputError
+
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(InputError, match=reason) as err:
+        read_annotations(path, "dense-json")
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_thumos_class_names_cannot_read_outside_the_folder(tmp_path):
+    from augrgb.annotations import read_annotations
+    from augrgb.errors import InputError
+
+    folder = tmp_path / "thumos"
+    folder.mkdir()
+    (tmp_path / "secret_test.txt").write_text("video_test_0000001 1.0 2.0\n")
+    (folder / "detclasslist.txt").write_text("1 ../secret\n")
+    with pytest.raises(InputError, match="class name '../secret' is not a plain file name"):
+        read_annotations(folder, "thumos-txt")
+
+
+@pytest.mark.parametrize("field", ["fps", "size"])
+def test_infinite_and_nan_settings_are_refused(field):
+    from pydantic import ValidationError
+
+    from augrgb.extract.settings import ExtractConfig
+
+    with pytest.raises(ValidationError, match="finite number|valid integer"):
+        ExtractConfig(**{field: float("inf")})

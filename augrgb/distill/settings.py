@@ -19,7 +19,7 @@ from augrgb.distill.presets import kd_terms
 class DatasetConfig(BaseModel):
     """A dataset's conventions: classes, head, snippet grid of released features, annotation format."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(description="dataset name (for records)")
     num_classes: int = Field(ge=1, description="number of action classes K (without background)")
@@ -38,7 +38,7 @@ class DatasetConfig(BaseModel):
 class AnnotationSource(BaseModel):
     """One annotation file or folder; ``format``/``options`` default to the dataset's."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     path: str
     format: str | None = None
@@ -48,7 +48,7 @@ class AnnotationSource(BaseModel):
 class StreamConfig(BaseModel):
     """The stream's temporal filter and width (the classifier head comes from the dataset)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     filter: str = Field("ss-tcn", description="temporal filter: ss-tcn, pdan or tgm")
     hidden: int = Field(256, ge=1, description="feature width C2 of H")
@@ -66,7 +66,7 @@ class StreamConfig(BaseModel):
 class TrainingConfig(BaseModel):
     """Optimisation, batching, validation split, learning-rate schedule and early stopping."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     epochs: int = Field(50, ge=1, description="epochs (of the last step, with a two-step schedule)")
     batch_size: int = Field(32, ge=1, description="videos per batch (per process under DDP)")
@@ -84,7 +84,7 @@ class TrainingConfig(BaseModel):
 class RunConfig(BaseModel):
     """What every training run needs: data, modality, stream, optimisation, seed, device, output folder."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     dataset: DatasetConfig = Field(description="dataset conventions, or the name of a preset in configs/")
     features: str = Field(description="feature store folder (HDF5 per video) or folder of released .npy features")
@@ -123,7 +123,7 @@ class TeacherConfig(RunConfig):
 class TwoStepConfig(BaseModel):
     """CRD's schedule (supplement): distillation alone, then classification alone."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     distill_epochs: int = Field(20, ge=1, description="step 1: epochs with classification weight 0 and the KD terms")
     freeze_filter: bool = Field(False, description="step 2: train only the classifier on the distilled filter")
