@@ -493,3 +493,20 @@ def test_infinite_and_nan_settings_are_refused(field):
 
     with pytest.raises(ValidationError, match="finite number|valid integer"):
         ExtractConfig(**{field: float("inf")})
+
+
+def test_a_huge_flow_image_index_is_one_line_not_a_huge_list(tmp_path):
+    import cv2
+
+    from augrgb.errors import InputError
+    from augrgb.extract.flow import read_flow_images
+
+    folder = tmp_path / "flow"
+    folder.mkdir()
+    image = np.full((8, 8), 128, np.uint8)
+    for name in ("x_00001.jpg", "y_00001.jpg", "x_9999999999.jpg", "y_9999999999.jpg"):
+        cv2.imwrite(str(folder / name), image)
+    started = time.monotonic()
+    with pytest.raises(InputError, match=r"flow image x_00002 missing \(x and y images must be numbered 1..9999999999\)"):
+        list(read_flow_images(folder))
+    assert time.monotonic() - started < 5
