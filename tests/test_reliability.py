@@ -510,3 +510,11 @@ def test_a_huge_flow_image_index_is_one_line_not_a_huge_list(tmp_path):
     with pytest.raises(InputError, match=r"flow image x_00002 missing \(x and y images must be numbered 1..9999999999\)"):
         list(read_flow_images(folder))
     assert time.monotonic() - started < 5
+
+
+def test_an_unknown_filter_option_is_one_line():
+    from augrgb.distill.stream import Stream
+    from augrgb.errors import InputError
+
+    with pytest.raises(InputError, match=r"^ss-tcn: the temporal filter takes no option 'layerz' \(its options: layers\)$"):
+        Stream(8, 4, "sigmoid", "ss-tcn", 16, 0.1, {"layerz": 3})
