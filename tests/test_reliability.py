@@ -518,3 +518,74 @@ def test_an_unknown_filter_option_is_one_line():
 
     with pytest.raises(InputError, match=r"^ss-tcn: the temporal filter takes no option 'layerz' \(its options: layers\)$"):
         Stream(8, 4, "sigmoid", "ss-tcn", 16, 0.1, {"layerz": 3})
+
+
+# A job whose worker really dies (SIGKILL, as the out-of-memory killer does) on inputs named "oom*" and raises
+# MemoryError / a non-augrgb exception on others: what must not end a batch.
+from dataclasses import dataclass, replace as _replace  # noqa: E402
+
+
+@dataclass
+class _HostileJob:
+    cfg: object
+    store: str
+    modality: str = "probe"
+
+    def sized(self, workers: int, cpus: int) -> "_HostileJob":
+        return _replace(self)
+
+    def is_done(self, store: FeatureStore, video_id: str) -> bool:
+        return store.has(video_id, self.modality)
+
+    def notices(self) -> list[str]:
+        return []
+
+    def start(self) -> "_HostileWorker":
+        return _HostileWorker(self)
+
+
+class _HostileWorker:
+    def __init__(self, job: _HostileJob) -> None:
+        self.job = job
+
+    def extract(self, video_id: str, path: Path):
+        from augrgb.extract.pipeline import VideoResult
+
+        if video_id.startswith("oom"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if video_id.startswith("memory"):
+            raise MemoryError("Unable to allocate 2.2 TiB for an array with shape (1000000000000, 25, 3)")
+        if video_id.startswith("cv2"):
+            import cv2
+
+            cv2.resize(np.zeros((0, 0), np.uint8), (4, 4))  # raises cv2.error
+        time.sleep(0.2)
+        FeatureStore(self.job.store).write(video_id, self.job.modality, np.ones((1, 2), np.float32))
+        from augrgb.extract.pipeline import VideoResult
+
+        return VideoResult(video_id, str(path), "done", snippets=1)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_any_failure_of_one_input_and_a_killed_worker_leave_the_batch_going(tmp_path, workers):
+    from types import SimpleNamespace
+
+    from augrgb.extract.pipeline import run_batch
+
+    names = ["a", "b", "memory", "c", "cv2", "d", "e", "f"] + (["oom", "g", "h"] if workers > 1 else [])
+    paths = [tmp_path / f"{n}.mp4" for n in names]
+    lines: list[str] = []
+    job = _HostileJob(SimpleNamespace(workers=workers), str(tmp_path / "store"))
+    results = {r.video_id: r for r in run_batch(paths, job, progress=False, report=lines.append)}
+    good = [n for n in names if n not in ("memory", "cv2", "oom")]
+    assert all(results[n].status == "done" for n in good)
+    assert results["memory"].reason.startswith("MemoryError: Unable to allocate")
+    assert results["cv2"].reason.startswith("error: OpenCV")
+    if workers > 1:
+        assert results["oom"].reason.startswith("worker process died")
+    assert all("\n" not in line for line in lines) and len(lines) == len(names) - len(good)
+    log = (tmp_path / "store" / "errors.log").read_text()
+    assert "Traceback" in log and "MemoryError" in log

@@ -135,6 +135,9 @@ _worker_fn: FlowFn | None = None
 
 def _init_worker(method: str) -> None:
     """Pool initializer: one OpenCV thread per process (the processes are the parallelism), one flow object."""
+    from augrgb.memory import bound_heap_growth
+
+    bound_heap_growth()  # forkserver workers do not inherit the parent's allocator settings
     global _worker_fn
     cv2.setNumThreads(1)
     _worker_fn = make_flow_fn(method)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -89,6 +90,7 @@ class VideoResult:
     snippets: int = 0
     frames: int = 0
     flags: list[str] = field(default_factory=list)
+    traceback: str | None = None  # of an unexpected error, for STORE/errors.log
 
 
 class Worker(Protocol):
@@ -295,14 +297,16 @@ def _reason_at(exc: InputError, path: Path) -> str:
 
 
 def attempt(worker: Worker, video_id: str, path: Path) -> VideoResult:
-    """Extract one input; any bad input becomes a failed result with a one-line reason."""
+    """Extract one input; whatever goes wrong with it (a bad file, MemoryError, cv2.error, a bug) becomes a failed
+    result with a one-line reason, the traceback kept for the store's error log. Only an interrupt stops the batch."""
     try:
         return worker.extract(video_id, path)
     except InputError as exc:
         return VideoResult(video_id, str(path), "failed", _reason_at(exc, path))
-    except (OSError, RuntimeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - one input must never end the batch
         first = str(exc).splitlines()[0] if str(exc) else ""
-        return VideoResult(video_id, str(path), "failed", f"{exc.__class__.__name__}: {first}")
+        return VideoResult(video_id, str(path), "failed", f"{exc.__class__.__name__}: {first}",
+                           traceback=traceback.format_exc())
 
 
 def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progress: bool = True,
@@ -347,6 +351,8 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
                      snippets=res.snippets, frames=res.frames, flags=res.flags)
         if res.status == "failed":
             (bar.write if progress else report)(f"{res.source}: {res.reason}")
+            if res.traceback:
+                store.log_error(res.source, res.traceback)
         bar.update(1)
 
     if todo:

@@ -205,6 +205,19 @@ class FeatureStore:
             }
             write_text_atomic(self.root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
+    def log_error(self, source: str, details: str) -> None:
+        """Append the traceback of an unexpected failure of ``source`` to ``STORE/errors.log`` (stderr keeps one line)."""
+        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        with locked(self._lock_path("manifest")), (self.root / ERRORS).open("a", encoding="utf-8") as log:
+            log.write(f"--- {stamp} {_log_line(source)}\n{_log_line(details.rstrip())}\n")
+
+
+ERRORS = "errors.log"
+
+
+def _log_line(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
 
 def read_h5(path: str | Path, modality: str, data: bool = True) -> tuple[np.ndarray | None, dict[str, Any]]:
     """Read one dataset (unless not ``data``) and its attributes from a per-video HDF5 file."""
