@@ -70,7 +70,7 @@ def test_temporary_names_never_match_what_readers_glob(tmp_path):
         assert not list(tmp_path.glob("*.png")) and tmp.name.startswith(".") and tmp.name.endswith(".tmp")
     assert target.read_bytes() == b"png"
     store = FeatureStore(tmp_path / "store")
-    long_id = "x" * 250  # the longest id whose <id>.h5 is a legal name
+    long_id = "x" * 240  # the longest id we take (MAX_ID_BYTES)
     store.write(long_id, "rgb", np.zeros((2, 4), np.float32))
     assert store.video_ids() == [long_id]
 
@@ -589,3 +589,22 @@ def test_any_failure_of_one_input_and_a_killed_worker_leave_the_batch_going(tmp_
     assert all("\n" not in line for line in lines) and len(lines) == len(names) - len(good)
     log = (tmp_path / "store" / "errors.log").read_text()
     assert "Traceback" in log and "MemoryError" in log
+
+
+def test_odd_file_names_get_one_printable_line_each_and_the_batch_goes_on(tmp_path):
+    from types import SimpleNamespace
+
+    from augrgb.extract.pipeline import run_batch
+
+    names = [b"good.mp4", b"caf\xe9.mp4", b"two\nlines.mp4", b"y" * 245 + b".mp4", b"fine too.mp4"]
+    paths = [Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), n))) for n in names]
+    job = _HostileJob(SimpleNamespace(workers=1), str(tmp_path / "store"))
+    printed: list[str] = []
+    results = {r.source: r for r in run_batch(paths, job, progress=False, report=printed.append)}
+    assert [results[str(p)].status for p in paths] == ["done", "failed", "failed", "failed", "done"]
+    assert len(printed) == 3 and all("\n" not in line and line.encode("utf-8") for line in printed)
+    assert "caf\\xe9.mp4: video id is not valid UTF-8" in printed[0]
+    assert "two\\nlines.mp4: video id contains control characters" in printed[1]
+    assert "more than 240" in printed[2]
+    manifest = FeatureStore(tmp_path / "store").manifest()["videos"]
+    assert sum(e["modalities"]["probe"]["status"] == "failed" for e in manifest.values()) == 3

@@ -34,7 +34,7 @@ from augrgb.extract.snippets import Snippet, iter_snippets
 from augrgb.extract.store import FeatureStore
 from augrgb.extract.transforms import Preprocess
 from augrgb.extract.weights import load_i3d, weights_path
-from augrgb.paths import check_video_id, path_in
+from augrgb.paths import check_video_id, path_in, printable
 
 if TYPE_CHECKING:
     from augrgb.extract.engines import Engine
@@ -333,14 +333,14 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
             continue
         seen[vid] = path
         if overwrite and store.discard_unreadable(vid):
-            report(f"{path}: replacing the unreadable feature file {store.path(vid).name}")
+            report(printable(f"{path}: replacing the unreadable feature file {store.path(vid).name}"))
         if not overwrite and job.is_done(store, vid):
             results.append(VideoResult(vid, str(path), "skipped", "already extracted"))
         else:
             todo.append((vid, path))
     for res in results:
         if res.status == "failed":
-            report(f"{res.source}: {res.reason}")
+            report(printable(f"{res.source}: {res.reason}"))
             store.record(res.video_id, job.modality, "failed", res.source, res.reason)
 
     bar = tqdm(total=len(todo), desc=f"{job.modality} features", unit="video", disable=not progress or not todo)
@@ -350,7 +350,7 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
         store.record(res.video_id, job.modality, res.status, res.source, res.reason,
                      snippets=res.snippets, frames=res.frames, flags=res.flags)
         if res.status == "failed":
-            (bar.write if progress else report)(f"{res.source}: {res.reason}")
+            (bar.write if progress else report)(printable(f"{res.source}: {res.reason}"))
             if res.traceback:
                 store.log_error(res.source, res.traceback)
         bar.update(1)
