@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 import unicodedata
 from pathlib import Path
 
@@ -53,3 +56,18 @@ def path_in(root: str | Path, video_id: str, suffix: str) -> Path:
     if path.parent != root:
         raise InputError(video_id, f"video id resolves outside {root} (refused)")
     return path
+
+
+def unreadable(path: str | Path) -> str | None:
+    """Why input ``path`` cannot be read at all (missing, a broken or looping symbolic link, no permission), else None."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "broken symbolic link (its target does not exist)" if os.path.islink(path) else "no such file"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
+    if not stat.S_ISDIR(info.st_mode) and not os.access(path, os.R_OK):
+        return "not readable (permission denied)"
+    return None

@@ -608,3 +608,32 @@ def test_odd_file_names_get_one_printable_line_each_and_the_batch_goes_on(tmp_pa
     assert "more than 240" in printed[2]
     manifest = FeatureStore(tmp_path / "store").manifest()["videos"]
     assert sum(e["modalities"]["probe"]["status"] == "failed" for e in manifest.values()) == 3
+
+
+def test_inputs_that_cannot_be_read_are_reported_not_skipped(tmp_path):
+    from types import SimpleNamespace
+
+    from augrgb.errors import InputError
+    from augrgb.extract.pipeline import collect_inputs, run_batch
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "good.mp4").write_bytes(b"x")
+    (folder / "broken.mp4").symlink_to(folder / "gone.mp4")
+    (folder / "loop.mp4").symlink_to(folder / "loop.mp4")
+    (folder / "folder.mp4").mkdir()
+    paths = collect_inputs([folder])
+    assert sorted(p.name for p in paths) == ["broken.mp4", "folder.mp4", "good.mp4", "loop.mp4"]
+    printed: list[str] = []
+    job = _HostileJob(SimpleNamespace(workers=1), str(tmp_path / "store"))
+    results = {Path(r.source).name: r for r in run_batch(paths, job, progress=False, report=printed.append)}
+    assert results["good.mp4"].status == "done"
+    assert results["broken.mp4"].reason == "broken symbolic link (its target does not exist)"
+    assert results["loop.mp4"].reason == "symbolic link loop"
+    assert len(printed) == 2
+    manifest = FeatureStore(tmp_path / "store").manifest()["videos"]
+    assert manifest["loop"]["modalities"]["probe"]["status"] == "failed"
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(b"caf\xe9.mp4\n")
+    with pytest.raises(InputError, match=r"list.txt: list file is not UTF-8 text \(byte 3\)$"):
+        collect_inputs([listing])

@@ -34,7 +34,7 @@ from augrgb.extract.snippets import Snippet, iter_snippets
 from augrgb.extract.store import FeatureStore
 from augrgb.extract.transforms import Preprocess
 from augrgb.extract.weights import load_i3d, weights_path
-from augrgb.paths import check_video_id, path_in, printable
+from augrgb.paths import check_video_id, path_in, printable, unreadable
 
 if TYPE_CHECKING:
     from augrgb.extract.engines import Engine
@@ -58,9 +58,15 @@ def collect_inputs(inputs: Sequence[str | Path], folders_are_items: bool = False
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir() and not folders_are_items:
-            found.extend(sorted(p for p in item.rglob("*") if p.is_file() and accepts(p)))
+            # what the name says is an input is one, even if it cannot be read (a broken link, a folder named
+            # like a video): it is reported and recorded, never silently skipped
+            found.extend(sorted(p for p in item.rglob("*") if accepts(p) and (p.is_file() or p.is_symlink() or p.is_dir())))
         elif item.suffix.lower() in (".txt", ".lst", ".list") and item.is_file() and not accepts(item):
-            for line in item.read_text().splitlines():
+            try:
+                text = item.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(item, f"list file is not UTF-8 text (byte {exc.start})") from None
+            for line in text.splitlines():
                 line = line.strip()
                 if line and not line.startswith("#"):
                     path = Path(line)
@@ -328,6 +334,9 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
             check_video_id(vid)
             if vid in seen:
                 raise InputError(path, f"video id '{vid}' already used by {seen[vid]}")
+            why = unreadable(path)
+            if why is not None:
+                raise InputError(path, why)
         except InputError as exc:
             results.append(VideoResult(vid, str(path), "failed", exc.reason))
             continue
