@@ -245,7 +245,7 @@ def load_npy(path: str | Path) -> np.ndarray:
             shape, _, dtype = read_header(handle)
             offset = handle.tell()
         if dtype.hasobject:
-            raise ValueError("object arrays are not read (they would need pickle)")
+            raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
         declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
         available = path.stat().st_size - offset
         if declared > available:
