@@ -637,3 +637,16 @@ def test_inputs_that_cannot_be_read_are_reported_not_skipped(tmp_path):
     listing.write_bytes(b"caf\xe9.mp4\n")
     with pytest.raises(InputError, match=r"list.txt: list file is not UTF-8 text \(byte 3\)$"):
         collect_inputs([listing])
+
+
+@pytest.mark.parametrize("content, reason", [(b"fps: 25\nname: caf\xe9\n", r"not UTF-8 text \(byte 17\)"),
+                                             (b"a: " + b"[" * 20000 + b"]" * 20000 + b"\n", "nested too deeply|cannot read YAML")])
+def test_hostile_yaml_configs_give_one_line(tmp_path, content, reason):
+    from augrgb.config import read_yaml
+    from augrgb.errors import InputError
+
+    path = tmp_path / "config.yaml"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=reason) as err:
+        read_yaml(path)
+    assert "\n" not in str(err.value)
