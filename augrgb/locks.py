@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 from augrgb.errors import InputError
 
@@ -60,7 +61,7 @@ class FolderLock:
     def __init__(self, folder: str | Path, what: str = "output folder") -> None:
         self.folder, self.what, self.fd = Path(folder), what, None
 
-    def acquire(self) -> FolderLock:
+    def acquire(self) -> Self:
         """Take the lock or raise :class:`InputError` naming the process that holds it."""
         path = self.folder / self.NAME
         fd = try_lock(path)
@@ -78,7 +79,7 @@ class FolderLock:
             os.close(self.fd)
             self.fd = None
 
-    def __enter__(self) -> FolderLock:
+    def __enter__(self) -> Self:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

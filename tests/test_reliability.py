@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import h5py
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from augrgb.atomic import replacing, write_text_atomic
+from augrgb.extract.pipeline import VideoResult
 from augrgb.extract.store import FeatureStore
 from augrgb.locks import FolderLock
 
@@ -140,7 +142,7 @@ def test_write_text_atomic_leaves_the_old_file_when_the_writer_is_killed(tmp_pat
             tmp.write_text("half")
             os.kill(os.getpid(), signal.SIGKILL)
     """)
-    assert subprocess.run([sys.executable, "-c", code], env=ENV).returncode == -signal.SIGKILL
+    assert subprocess.run([sys.executable, "-c", code], check=False, env=ENV).returncode == -signal.SIGKILL
     assert target.read_text() == "old\n"
 
 
@@ -185,7 +187,7 @@ def test_concurrent_extract_rgb_and_flow_into_one_store(small_batch, tmp_path, i
         store = tmp_path / f"store{trial}"
         procs = [_extract(m, videos, store, config, i3d_rgb_weights) for m in ("rgb", "flow")]
         for proc in procs:
-            out, err = proc.communicate(timeout=600)
+            _, err = proc.communicate(timeout=600)
             assert proc.returncode == 0, err
         manifest = FeatureStore(store).manifest()["videos"]
         for i in range(5):
@@ -212,7 +214,7 @@ def test_kill_9_mid_batch_then_rerun_gives_the_uninterrupted_outputs(small_batch
     (store / f".{key}.x1y2z3.tmp").write_bytes(b"\x89HDF\r\n half")
     assert len(list(store.glob("*.h5"))) < 5, "the batch finished before the kill; nothing was interrupted"
     rerun = _extract("rgb", videos, store, config, i3d_rgb_weights)
-    out, err = rerun.communicate(timeout=600)
+    _, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err
     assert _h5_bytes(store) == _h5_bytes(reference)
     assert not _leftovers(store)
@@ -229,7 +231,7 @@ def test_sigterm_stops_a_batch_like_ctrl_c(small_batch, tmp_path, i3d_rgb_weight
     while not list(store.glob("*.h5")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     if proc.returncode == 0:
         pytest.skip("the batch finished before SIGTERM arrived")
     assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err
@@ -238,7 +240,7 @@ def test_sigterm_stops_a_batch_like_ctrl_c(small_batch, tmp_path, i3d_rgb_weight
 
 @pytest.mark.slow
 def test_overwrite_starts_fresh_when_the_old_feature_file_is_unreadable(small_batch, tmp_path, i3d_rgb_weights):
-    videos, config = small_batch
+    _, config = small_batch
     single = _videos(tmp_path / "one", 1)
     store = tmp_path / "store"
     store.mkdir()
@@ -344,7 +346,6 @@ TRAIN = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def teacher_config(tmp_path_factory):
     import yaml
-
     from synthetic_features import dataset_config, make_store
 
     root = tmp_path_factory.mktemp("train")
@@ -361,7 +362,7 @@ def teacher_config(tmp_path_factory):
 def _train(config: Path, out: Path, *extra: str, kill_after: int = 0) -> subprocess.CompletedProcess:
     args = [sys.executable, "-c", TRAIN, str(kill_after), "distill", "teacher", "--config", str(config),
             "--out", str(out), "--quiet", *extra]
-    return subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=600)
+    return subprocess.run(args, check=False, env=ENV, capture_output=True, text=True, timeout=600)
 
 
 def _checkpoint(path: Path) -> dict:
@@ -522,17 +523,14 @@ def test_an_unknown_filter_option_is_one_line():
 
 # A job whose worker really dies (SIGKILL, as the out-of-memory killer does) on inputs named "oom*" and raises
 # MemoryError / a non-augrgb exception on others: what must not end a batch.
-from dataclasses import dataclass, replace as _replace  # noqa: E402
-
-
 @dataclass
 class _HostileJob:
     cfg: object
     store: str
     modality: str = "probe"
 
-    def sized(self, workers: int, cpus: int) -> "_HostileJob":
-        return _replace(self)
+    def sized(self, workers: int, cpus: int) -> _HostileJob:
+        return replace(self)
 
     def is_done(self, store: FeatureStore, video_id: str) -> bool:
         return store.has(video_id, self.modality)
@@ -540,7 +538,7 @@ class _HostileJob:
     def notices(self) -> list[str]:
         return []
 
-    def start(self) -> "_HostileWorker":
+    def start(self) -> _HostileWorker:
         return _HostileWorker(self)
 
 
@@ -548,9 +546,7 @@ class _HostileWorker:
     def __init__(self, job: _HostileJob) -> None:
         self.job = job
 
-    def extract(self, video_id: str, path: Path):
-        from augrgb.extract.pipeline import VideoResult
-
+    def extract(self, video_id: str, path: Path) -> VideoResult:
         if video_id.startswith("oom"):
             os.kill(os.getpid(), signal.SIGKILL)
         if video_id.startswith("memory"):
@@ -561,8 +557,6 @@ class _HostileWorker:
             cv2.resize(np.zeros((0, 0), np.uint8), (4, 4))  # raises cv2.error
         time.sleep(0.2)
         FeatureStore(self.job.store).write(video_id, self.job.modality, np.ones((1, 2), np.float32))
-        from augrgb.extract.pipeline import VideoResult
-
         return VideoResult(video_id, str(path), "done", snippets=1)
 
     def close(self) -> None:
@@ -640,7 +634,8 @@ def test_inputs_that_cannot_be_read_are_reported_not_skipped(tmp_path):
 
 
 @pytest.mark.parametrize("content, reason", [(b"fps: 25\nname: caf\xe9\n", r"not UTF-8 text \(byte 17\)"),
-                                             (b"a: " + b"[" * 20000 + b"]" * 20000 + b"\n", "nested too deeply|cannot read YAML")])
+                                             (b"a: " + b"[" * 20000 + b"]" * 20000 + b"\n", "nested too deeply|cannot read YAML")],
+                         ids=["latin1", "nested"])
 def test_hostile_yaml_configs_give_one_line(tmp_path, content, reason):
     from augrgb.config import read_yaml
     from augrgb.errors import InputError
