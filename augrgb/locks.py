@@ -15,7 +15,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Self
 
 from augrgb.errors import InputError
 
@@ -61,7 +60,7 @@ class FolderLock:
     def __init__(self, folder: str | Path, what: str = "output folder") -> None:
         self.folder, self.what, self.fd = Path(folder), what, None
 
-    def acquire(self) -> Self:
+    def acquire(self) -> FolderLock:
         """Take the lock or raise :class:`InputError` naming the process that holds it."""
         path = self.folder / self.NAME
         fd = try_lock(path)
@@ -79,7 +78,7 @@ class FolderLock:
             os.close(self.fd)
             self.fd = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> FolderLock:  # noqa: PYI034 - Python 3.10 has no typing.Self
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
