@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from augrgb import __version__
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 # Modules that add sub-commands, in the order they appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -24,8 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "augrgb.synth.cli",
     "augrgb.extract.cli",
     "augrgb.distill.cli",
-    "augrgb.detect.detect_cli",
     "augrgb.detect.cli",
+    "augrgb.evaluate.cli",
     "augrgb.experiments.cli",
     "augrgb.plot.cli",
 )

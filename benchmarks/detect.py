@@ -37,19 +37,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from augrgb.core.files import state_sha256
+from augrgb.core.grid import num_snippets
 from augrgb.detect.model import load_detector
 from augrgb.detect.pipeline import detect
 from augrgb.detect.settings import DetectConfig
-from augrgb.distill.checkpoint import save_stream
-from augrgb.distill.heads import probabilities
-from augrgb.distill.stream import Stream, two_stream_logits
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.flow import FlowComputer, encode_for_i3d
 from augrgb.extract.pipeline import ENCODERS
-from augrgb.extract.snippets import num_snippets
 from augrgb.extract.transforms import Preprocess
-from augrgb.extract.weights import load_i3d, read_weights_file, state_sha256, weights_path
+from augrgb.extract.weights import load_i3d, read_weights_file, weights_path
+from augrgb.models.checkpoint import save_stream
+from augrgb.models.heads import probabilities
+from augrgb.models.stream import Stream, two_stream_logits
 from augrgb.synth.generator import FPS, build_video
 from augrgb.synth.video import write_mp4
 

@@ -28,11 +28,11 @@ from torch import Tensor
 
 from augrgb.distill.data import VideoItem
 from augrgb.distill.distributed import DistContext
-from augrgb.distill.heads import classification_loss
 from augrgb.distill.losses import DistillationObjective, ObjectiveConfig, ObjectiveOutput
 from augrgb.distill.losses.atomic import info_nce
-from augrgb.distill.masks import valid_snippets
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.heads import classification_loss
+from augrgb.models.masks import valid_snippets
+from augrgb.models.stream import StreamOutput
 
 
 def naive_global(student: Tensor, teacher: Tensor, lengths: list[int]) -> Tensor:
@@ -186,8 +186,8 @@ def epoch_benchmark(args: argparse.Namespace) -> None:
     on the first ``--naive-batches`` batches only)."""
     from augrgb.distill.data import ShardedBatchSampler, SnippetDataset
     from augrgb.distill.settings import TrainingConfig
-    from augrgb.distill.stream import Stream
-    from augrgb.distill.trainer import Stage, Teacher, Trainer
+    from augrgb.distill.trainer import Phase, Teacher, Trainer
+    from augrgb.models.stream import Stream
 
     start = time.perf_counter()
     items = charades_like_items(args.videos, args.min_len, args.max_len, args.in_dim, args.classes)
@@ -202,13 +202,13 @@ def epoch_benchmark(args: argparse.Namespace) -> None:
         for name, (teachers, terms) in modes.items():
             torch.manual_seed(0)
             trainer = Trainer(stream=Stream(args.in_dim, args.classes, hidden=args.dim), modality="rgb",
-                              teachers=teachers, stages=[Stage(name, ObjectiveConfig(terms=terms) if terms == {}
+                              teachers=teachers, phases=[Phase(name, ObjectiveConfig(terms=terms) if terms == {}
                                                               else ObjectiveConfig(), 1)],
                               head="sigmoid", num_classes=args.classes, train_items=items, val_items=items[:1],
                               training=TrainingConfig(batch_size=args.batch, max_length=None), seed=0, amp=False,
                               ctx=DistContext(0, 1, 0, torch.device("cpu")), out=out, save_best=lambda *a: None,
                               record_header={}, fingerprint={})
-            trainer._build(trainer.stages[0])
+            trainer._build(trainer.phases[0])
             trainers[name] = trainer
         trainers["naive"].objective.forward = naive_objective(trainers["naive"].objective)
         datasets = {"vanilla": SnippetDataset(items, ["rgb"], "sigmoid", args.classes),

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from augrgb.core.grid import iter_snippets
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.i3d import MaxPool3dSame, Unit3D, _pad_same
 from augrgb.extract.pipeline import encode_video
 from augrgb.extract.settings import ExtractConfig
-from augrgb.extract.snippets import iter_snippets
 from augrgb.extract.transforms import Preprocess
 from augrgb.extract.weights import load_i3d
 

@@ -15,7 +15,7 @@ import time
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from augrgb.detect.metrics import frame_average_precision, pku_mmd_event_map
+from augrgb.metrics import frame_average_precision, pku_mmd_event_map
 
 
 def timed(fn):

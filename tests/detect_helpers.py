@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from augrgb.distill.stream import Stream
 from augrgb.extract.store import FeatureStore
+from augrgb.models.stream import Stream
 
 FEATURES = {"fps": 25.0, "snippet": 16, "stride": 16, "crop": "center", "size": 224, "short_side": 256,
             "encoder": "i3d-inceptionv1-kinetics400-rgb", "weights_sha256": "ab" * 32}

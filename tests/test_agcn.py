@@ -5,16 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from pose_fixtures import STANDING, motion
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.grid import snippet_frame_indices
 from augrgb.extract.agcn import AGCN, AdaptiveGraphConv, TwoStreamAGCN, bone_input
 from augrgb.extract.graph import spatial_partition
-from augrgb.extract.pose_encoder_training import (classification_targets, load_pose_encoder, save_pose_encoder,
-                                                  train_pose_encoder)
+from augrgb.extract.pose_encoder_training import (
+    classification_targets,
+    load_pose_encoder,
+    save_pose_encoder,
+    train_pose_encoder,
+)
 from augrgb.extract.pose_snippets import cut_snippets, encode_snippets, normalize_snippets
 from augrgb.extract.skeleton_layout import BONES, JOINT_NAMES, ROOT_JOINT, parents
-from augrgb.extract.snippets import snippet_frame_indices
-from pose_fixtures import STANDING, motion
 
 TINY = (8, 8, 16, 16)  # widths for fast tests; the stride-2 rule still applies at the 16-wide unit
 
@@ -175,7 +179,7 @@ def synthetic_snippets(per_class: int, classes: tuple[int, ...], seed: int) -> t
 
 def test_training_separates_synthetic_motions_multilabel():
     joints, labels = synthetic_snippets(8, (0, 1, 2), seed=0)
-    model, metrics = train_pose_encoder(joints, np.eye(3)[labels], "multilabel", epochs=20, lr=0.2,
+    model, metrics = train_pose_encoder(joints, np.eye(3)[labels], "sigmoid", epochs=20, lr=0.2,
                                         batch_size=8, arch="agcn", widths=TINY, num_person=1)
     assert metrics["train"]["accuracy"] >= 0.9 and metrics["train"]["mAP"] >= 0.95
     assert metrics["history"][-1]["train_loss"] < metrics["history"][0]["train_loss"] / 2
@@ -197,7 +201,7 @@ def test_validation_split_keeps_the_best_epoch():
     joints, labels = synthetic_snippets(6, (0, 1, 2), seed=3)
     holdout = np.zeros(len(labels), bool)
     holdout[[0, 7, 12, 17]] = True
-    _, metrics = train_pose_encoder(joints, np.eye(3)[labels], "multilabel", epochs=4, lr=0.2, batch_size=6,
+    _, metrics = train_pose_encoder(joints, np.eye(3)[labels], "sigmoid", epochs=4, lr=0.2, batch_size=6,
                                     arch="agcn", widths=TINY, num_person=1, holdout=holdout)
     assert metrics["num_val"] == 4 and metrics["num_train"] == 14
     val_losses = [record["val_loss"] for record in metrics["history"]]
@@ -207,7 +211,7 @@ def test_validation_split_keeps_the_best_epoch():
 
 def test_checkpoint_round_trip_loads_with_weights_only(tmp_path):
     model = TwoStreamAGCN(num_classes=5, num_person=2, widths=TINY).eval()
-    meta = {"kind": "multilabel", "class_names": ["a", "b", "c", "d", "e"], "snippet": 16, "stride": 16,
+    meta = {"kind": "sigmoid", "class_names": ["a", "b", "c", "d", "e"], "snippet": 16, "stride": 16,
             "metrics": {"train": {"accuracy": 0.5}}}
     path = tmp_path / "pose.pt"
     save_pose_encoder(path, model, meta)

@@ -23,7 +23,7 @@ from augrgb.annotations import (
     read_thumos_txt,
     write_dense_json,
 )
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 CHARADES_HEADER = "id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length\n"
 

@@ -22,7 +22,7 @@ from videos import (
     write_video,
 )
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.extract import decode
 from augrgb.extract.decode import BACKENDS, DecodeError, FrameStream, default_backend, iter_frames, probe
 

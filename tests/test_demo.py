@@ -8,12 +8,12 @@ import math
 import pytest
 
 from augrgb.cli import main
-from augrgb.config import load_config
+from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
 from augrgb.demo.cli import INTERRUPTED
 from augrgb.demo.results import VANILLA, add_gap_closed, gap_closed, markdown_table, table_rows
 from augrgb.demo.settings import DemoPresets, demo_settings
-from augrgb.demo.stages import DemoRecord, Stage, run_stages
-from augrgb.errors import InputError
+from augrgb.demo.steps import DemoRecord, Step, run_steps
 
 ROWS = ["vanilla RGB", "pose teacher", "flow teacher", "two-stream RGB+pose", "two-stream RGB+flow",
         "Augmented-RGB (pose)", "Augmented-RGB (flow)"]
@@ -149,15 +149,15 @@ def test_stages_run_once_and_a_failed_stage_runs_again(tmp_path):
             if fail:
                 raise KeyboardInterrupt
             return f"did {key}"
-        return Stage(key, f"title {key}", run)
+        return Step(key, f"title {key}", run)
 
     lines: list[str] = []
     record = DemoRecord(tmp_path / "d", demo_settings("tiny"))
     with pytest.raises(KeyboardInterrupt):
-        run_stages([stage("a"), stage("b", fail=True), stage("c")], record, lines.append)
+        run_steps([stage("a"), stage("b", fail=True), stage("c")], record, lines.append)
     assert calls == ["a", "b"] and list(record.finished) == ["a"]
     assert lines[:3] == ["[1/3] title a", lines[1], "[2/3] title b"] and lines[1].startswith("  did a (")
-    outcome = run_stages([stage("a"), stage("b"), stage("c")], DemoRecord(tmp_path / "d", demo_settings("tiny")),
+    outcome = run_steps([stage("a"), stage("b"), stage("c")], DemoRecord(tmp_path / "d", demo_settings("tiny")),
                          lines.append)
     assert outcome == {"a": "skipped", "b": "ran", "c": "ran"} and calls == ["a", "b", "b", "c"]
 

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from augrgb.detect.intervals import DECODERS, SnippetGrid, runs
+from augrgb.core.errors import InputError
+from augrgb.core.grid import SnippetGrid
+from augrgb.detect.intervals import DECODERS, runs
 from augrgb.detect.nms import class_nms, nms
 from augrgb.detect.probabilities import frame_probabilities
 from augrgb.detect.settings import DetectConfig, build_decoder
-from augrgb.errors import InputError
 
 
 def approx(intervals):

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
+from augrgb.core.errors import InputError
 from augrgb.detect.export import export
 from augrgb.detect.model import load_detector
-from augrgb.errors import InputError
 from tests.detect_helpers import FEATURES, random_stream, write_checkpoint
 
 HAS_ONNX = importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None

@@ -11,7 +11,15 @@ import pytest
 
 from augrgb.cli import main
 from augrgb.detect.probabilities import read_probabilities
-from tests.detect_helpers import FEATURES, activity_features, perfect_stream, random_stream, write_checkpoint, write_dense_json, write_store
+from tests.detect_helpers import (
+    FEATURES,
+    activity_features,
+    perfect_stream,
+    random_stream,
+    write_checkpoint,
+    write_dense_json,
+    write_store,
+)
 
 CLASSES = ["a", "b", "c"]
 FPS = 25.0
@@ -208,7 +216,8 @@ def test_frame_map_refuses_probabilities_over_other_classes(dense_case, capsys):
 
 @pytest.mark.slow
 def test_end_to_end_on_a_generated_video_with_real_i3d(tmp_path, i3d_rgb_weights, capsys):
-    from augrgb.extract.weights import read_weights_file, state_sha256
+    from augrgb.core.files import state_sha256
+    from augrgb.extract.weights import read_weights_file
     from augrgb.synth.generator import generate
 
     bench = generate(tmp_path / "bench", videos=1, seconds=2.0, size=64)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from augrgb.extract.weights import payload_sha256
+from augrgb.core.files import payload_sha256
 
 # Keys that hold wall-clock times, timestamps, memory readings or the host: everything else must match.
 VOLATILE = {"started", "updated", "seconds", "wall_seconds", "peak_memory", "finished", "host", "git_commit"}

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from synthetic_features import dataset_config, make_store
 
 from augrgb.cli import main
-from augrgb.config import PRESET_DIR, load_config
-from augrgb.distill.checkpoint import load_stream
+from augrgb.core.config import PRESET_DIR, load_config
 from augrgb.distill.settings import DatasetConfig, StudentConfig, TeacherConfig
-from synthetic_features import dataset_config, make_store
+from augrgb.models.checkpoint import load_stream
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,7 +39,7 @@ def setup(tmp_path_factory):
 def test_teacher_and_student_commands_write_their_runs(setup, capsys):
     root, config, _, _ = setup
     teacher = root / "teacher" / "best.pt"
-    assert load_stream(teacher)[1]["modality"] == "pose"
+    assert load_stream(teacher)[1].modality == "pose"
     code = main(["distill", "student", "--config", str(config), "--teacher", str(teacher), "--kd", "logit",
                  "--epochs", "2", "--set", "training.max_length=8", "--set", "objective.classification_weight=2",
                  "--out", str(root / "student"), "--quiet"])

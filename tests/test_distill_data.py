@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
+from augrgb.core.errors import InputError
+from augrgb.core.grid import SnippetGrid
 from augrgb.distill.data import (
     FeatureSource,
     ShardedBatchSampler,
@@ -15,7 +17,6 @@ from augrgb.distill.data import (
     merge_annotations,
     snippet_labels,
 )
-from augrgb.errors import InputError
 from augrgb.extract.store import FeatureStore
 
 GRID = {"fps": 16.0, "snippet": 16, "stride": 16}
@@ -29,7 +30,7 @@ def _store(tmp_path, arrays, attrs=GRID):
     store = FeatureStore(tmp_path / "store")
     for (vid, modality), array in arrays.items():
         store.write(vid, modality, np.asarray(array, dtype=np.float32), attrs)
-    return FeatureSource(store.root, GRID)
+    return FeatureSource(store.root, SnippetGrid.of(GRID))
 
 
 # ------------------------------------------------------------------------------ labels
@@ -86,7 +87,7 @@ def test_modalities_on_different_grids_are_refused(tmp_path):
     store.write("v", "rgb", np.zeros((4, 3), np.float32), GRID)
     store.write("v", "pose", np.zeros((4, 3), np.float32), {**GRID, "stride": 8})
     with pytest.raises(InputError, match="different snippet grids"):
-        load_video(FeatureSource(store.root, GRID), _video(), ["rgb", "pose"], 2, "sigmoid")
+        load_video(FeatureSource(store.root, SnippetGrid.of(GRID)), _video(), ["rgb", "pose"], 2, "sigmoid")
 
 
 def test_float16_overflow_is_an_error(tmp_path):
@@ -112,7 +113,7 @@ def test_released_npy_folder_with_modality_subfolders(tmp_path):
     (tmp_path / "flow").mkdir()
     np.save(tmp_path / "rgb" / "v.npy", np.ones((5, 1, 1, 4), np.float32))
     np.save(tmp_path / "flow" / "v.npy", np.ones((5, 4), np.float32))
-    item = load_video(FeatureSource(tmp_path, GRID), _video(), ["rgb", "flow"], 1, "softmax")
+    item = load_video(FeatureSource(tmp_path, SnippetGrid.of(GRID)), _video(), ["rgb", "flow"], 1, "softmax")
     assert item.features["rgb"].shape == (5, 4) and item.labels.tolist() == [1] * 5
     assert item.provenance["rgb"] == GRID
     assert item.duration == pytest.approx((4 * 16 + 16) / 16.0)        # from the grid when not annotated

@@ -13,8 +13,8 @@ import torch.multiprocessing as mp
 from augrgb.distill import distributed
 from augrgb.distill.data import ShardedBatchSampler, SnippetDataset, VideoItem
 from augrgb.distill.losses import DistillationObjective, ObjectiveConfig
-from augrgb.distill.stream import Stream
 from augrgb.distill.trainer import TrainModule
+from augrgb.models.stream import Stream
 
 WORLD = 2
 K = 3

@@ -6,16 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from augrgb.config import load_config
+from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
 from augrgb.distill.losses import KD_LOSSES, DistillationObjective, KDContext, ObjectiveConfig
 from augrgb.distill.losses.atomic import info_nce, label_groups, sample_negatives
 from augrgb.distill.losses.crd import nce_loss
 from augrgb.distill.losses.logit import soft_kl
 from augrgb.distill.losses.rkd import angle_potential, distance_potential
 from augrgb.distill.losses.sequence import boundary_saliency, relation_matrix
-from augrgb.distill.masks import valid_snippets
-from augrgb.distill.stream import Stream, StreamOutput
-from augrgb.errors import InputError
+from augrgb.models.masks import valid_snippets
+from augrgb.models.stream import Stream, StreamOutput
 from benchmarks.distill import naive_boundary, naive_global, naive_sample_negatives
 
 ALL_TERMS = ["atomic", "boundary", "chen", "crd", "global", "hint", "logit", "rkd-da", "skd", "sp"]

@@ -6,13 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from augrgb.distill.filters import TEMPORAL_FILTERS
-from augrgb.distill.filters.tgm import TemporalGaussianMixture
-from augrgb.distill.heads import (Classifier, background_index, classification_loss, num_outputs,
-                                  probabilities)
-from augrgb.distill.registry import Registry
-from augrgb.distill.stream import Stream, StreamOutput, two_stream_logits, upsample_logits
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.registry import Registry
+from augrgb.models.filters import TEMPORAL_FILTERS
+from augrgb.models.filters.tgm import TemporalGaussianMixture
+from augrgb.models.heads import Classifier, background_index, classification_loss, num_outputs, probabilities
+from augrgb.models.stream import Stream, StreamOutput, two_stream_logits, upsample_logits
 
 FILTERS = ["pdan", "ss-tcn", "tgm"]
 

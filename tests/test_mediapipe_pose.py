@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from videos import shared_video
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.extract import mediapipe_pose
 from augrgb.extract.mediapipe_pose import LANDMARKS, estimate_poses, fill_gaps, landmarks_to_ntu, mapping_matrix
 from augrgb.extract.skeleton_layout import JOINT_NAMES

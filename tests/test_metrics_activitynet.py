@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
 from augrgb.cli import main
-from augrgb.detect.detections import Detection, read_activitynet_results, write_activitynet_results
-from augrgb.detect.metrics import ACTIVITYNET_TIOU, activitynet_event_map, interpolated_average_precision, segment_iou
+from augrgb.metrics import ACTIVITYNET_TIOU, activitynet_event_map, interpolated_average_precision, segment_iou
+from augrgb.metrics.detections import Detection, read_activitynet_results, write_activitynet_results
 
 
 def gt_one_class():

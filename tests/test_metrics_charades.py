@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
 from augrgb.cli import main
-from augrgb.detect.detections import read_charades_submission, write_charades_submission
-from augrgb.detect.metrics import charades_localize_map, charades_point_labels, charades_time_points
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.metrics import charades_localize_map, charades_point_labels, charades_time_points
+from augrgb.metrics.detections import read_charades_submission, write_charades_submission
 
 HEADER = "id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length\n"
 

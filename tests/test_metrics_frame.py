@@ -10,11 +10,12 @@ from sklearn.metrics import average_precision_score
 
 from augrgb.annotations import Annotations, Segment, VideoAnnotation, label_times, read_annotations
 from augrgb.cli import main
-from augrgb.config import load_config
-from augrgb.detect.metrics import SnippetTiming, frame_average_precision, frame_map, frame_map_from_scores, upsample_scores
+from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
+from augrgb.core.grid import SnippetGrid
 from augrgb.detect.probabilities import VideoProbabilities, write_probabilities
 from augrgb.distill.settings import DatasetConfig
-from augrgb.errors import InputError
+from augrgb.metrics import frame_average_precision, frame_map, frame_map_from_scores, upsample_scores
 
 
 def test_ap_hand_computed():
@@ -99,7 +100,7 @@ def test_frame_map_concatenates_videos_and_rejects_bad_input():
 
 
 def test_non_overlapping_snippets_map_each_frame_to_its_own_snippet():
-    timing = SnippetTiming(fps=25.0, snippet_length=16, stride=16)
+    timing = SnippetGrid(fps=25.0, snippet=16, stride=16)
     # centres at (16 i + 7.5) / 25 s = 0.3, 0.94, 1.58: frame t takes snippet t // 16
     assert timing.centres(3) == pytest.approx([0.3, 0.94, 1.58])
     scores = np.arange(3, dtype=float)[:, None]
@@ -108,7 +109,7 @@ def test_non_overlapping_snippets_map_each_frame_to_its_own_snippet():
 
 
 def test_upsampling_nearest_centre_with_overlap_and_halfway_ties():
-    timing = SnippetTiming(fps=8.0, snippet_length=4, stride=2)  # centres (2i + 1.5)/8 = 0.1875, 0.4375, 0.6875
+    timing = SnippetGrid(fps=8.0, snippet=4, stride=2)  # centres (2i + 1.5)/8 = 0.1875, 0.4375, 0.6875
     scores = np.array([[0.0], [1.0], [2.0]])
     times = np.array([0.0, 0.3125, 0.32, 0.5625, 0.9])
     # 0.3125 and 0.5625 are halfway between two centres: the earlier snippet wins; beyond the last centre, the last.
@@ -116,7 +117,7 @@ def test_upsampling_nearest_centre_with_overlap_and_halfway_ties():
 
 
 def test_frame_map_from_scores_hand_computed():
-    timing = SnippetTiming(fps=25.0, snippet_length=16, stride=16)
+    timing = SnippetGrid(fps=25.0, snippet=16, stride=16)
     video = VideoAnnotation("v", 1.6, "validation", [Segment(0, 0.6, 1.0)])
     ann = Annotations(["act"], {"v": video})
     # 40 frames at 25 fps. Positive frames 15..25 (0.6 s .. 1.0 s). Frame scores by snippet:
@@ -133,7 +134,7 @@ def test_frame_map_from_scores_hand_computed():
 
 def test_frame_map_from_scores_refuses_unknown_videos_and_shapes():
     ann = Annotations(["a", "b"], {"v": VideoAnnotation("v", 1.0, "validation", [Segment(0, 0, 1)])})
-    timing = SnippetTiming(25.0)
+    timing = SnippetGrid(25.0)
     with pytest.raises(InputError, match="video 'w': has scores but no annotation"):
         frame_map_from_scores({"w": np.zeros((2, 2))}, ann, timing)
     with pytest.raises(InputError, match=r"expected \(T_snippets, 2\)"):

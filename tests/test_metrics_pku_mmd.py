@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from augrgb.cli import main
-from augrgb.detect.detections import read_label_dir, write_label_txt
-from augrgb.detect.metrics import pku_average_precision, pku_mmd_event_map
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.metrics import pku_average_precision, pku_mmd_event_map
+from augrgb.metrics.detections import read_label_dir, write_label_txt
 
 
 def rows(*items):

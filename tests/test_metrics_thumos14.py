@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
 from augrgb.cli import main
-from augrgb.detect.detections import Detection, read_thumos14_detections
-from augrgb.detect.metrics import activitynet_event_map, thumos14_event_map
-from augrgb.detect.metrics.thumos14 import interval_overlap
+from augrgb.metrics import activitynet_event_map, thumos14_event_map
+from augrgb.metrics.detections import Detection, read_thumos14_detections
+from augrgb.metrics.thumos14 import interval_overlap
 
 V = "video_test_0000004"
 

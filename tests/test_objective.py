@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from augrgb.distill.heads import classification_loss
+from augrgb.core.errors import InputError
 from augrgb.distill.losses import DistillationObjective, KDContext, ObjectiveConfig
 from augrgb.distill.losses.atomic import AtomicLoss, sample_negatives
-from augrgb.distill.stream import StreamOutput
-from augrgb.errors import InputError
+from augrgb.models.heads import classification_loss
+from augrgb.models.stream import StreamOutput
 
 
 def bce(logit: float, target: float) -> float:
@@ -197,9 +197,10 @@ def test_atomic_same_video_pool_inside_the_loss():
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
+    from synthetic_features import dataset_config, make_store
+
     from augrgb.distill.settings import StudentConfig, TeacherConfig
     from augrgb.distill.train import train_student, train_teacher
-    from synthetic_features import dataset_config, make_store
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

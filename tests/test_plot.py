@@ -7,21 +7,21 @@ import struct
 import numpy as np
 import pytest
 import torch
+from synthetic_features import GRID, make_store
 
 from augrgb.cli import main
-from augrgb.detect.detections import Detection, write_activitynet_results
+from augrgb.core.errors import InputError
 from augrgb.detect.probabilities import VideoProbabilities, write_probabilities
-from augrgb.distill.checkpoint import save_stream
-from augrgb.distill.stream import Stream
-from augrgb.errors import InputError
 from augrgb.experiments.runner import read_results
 from augrgb.extract.store import FeatureStore
+from augrgb.metrics.detections import Detection, write_activitynet_results
+from augrgb.models.checkpoint import save_stream
+from augrgb.models.stream import Stream
 from augrgb.plot.figure import DPI
 from augrgb.plot.relations import relation, relation_panels, two_stream_features
 from augrgb.plot.saliency import saliency_curve, saliency_curves
 from augrgb.plot.sensitivity import log_axis, sensitivity_table
 from augrgb.plot.tsne import BACKGROUND, MULTI_LABEL, silhouette, snippet_classes
-from synthetic_features import GRID, make_store
 
 CLASSES = 3
 

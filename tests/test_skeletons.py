@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from augrgb.errors import InputError
-from augrgb.extract.skeletons import body_activity, pack_bodies, read_skeleton
 from pose_fixtures import STANDING, ntu_text, pku_line
+
+from augrgb.core.errors import InputError
+from augrgb.extract.skeletons import body_activity, pack_bodies, read_skeleton
 
 
 def write(tmp_path, name: str, text: str):

@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from augrgb.errors import InputError
-from augrgb.extract.snippets import iter_snippets, num_snippets, snippet_centers
+from augrgb.core.errors import InputError
+from augrgb.core.grid import iter_snippets, num_snippets, snippet_centers
 from augrgb.extract.store import FeatureStore, read_features
 
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from augrgb.cli import main
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.extract.skeleton_layout import JOINT, NTU_BONES_1BASED
 from augrgb.synth.actions import ACTIONS, CHANNELS, class_names
 from augrgb.synth.generator import Settings, build_video, generate, split_subsets, video_timeline
 from augrgb.synth.kinect import BODIES
 from augrgb.synth.schedule import Placed, Timeline, sample_timeline
-from augrgb.synth.skeleton import JOINT, NTU_BONES_1BASED
 from augrgb.synth.stats import label_statistics
 
 SMALL = dict(videos=2, seconds=3.0, size=64, seed=5)

@@ -7,7 +7,7 @@ from pathlib import Path
 from augrgb.annotations.classes import ClassesArg, parse_float, resolve_classes
 from augrgb.annotations.core import Annotations, Segment, VideoAnnotation
 from augrgb.annotations.formats import load_json, register_format
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 
 @register_format("activitynet")

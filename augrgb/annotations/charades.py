@@ -9,7 +9,7 @@ from pathlib import Path
 from augrgb.annotations.classes import ClassesArg, parse_float, resolve_classes
 from augrgb.annotations.core import Annotations, Segment, VideoAnnotation
 from augrgb.annotations.formats import register_format
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 CHARADES_NUM_CLASSES = 157
 _CLASS_ID = re.compile(r"^c(\d+)$")

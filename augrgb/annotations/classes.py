@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 _CHARADES_ID = re.compile(r"^c(\d+)$")
 _INTEGER = re.compile(r"^[+-]?\d+$")

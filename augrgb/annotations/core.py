@@ -12,7 +12,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 
 @dataclass(frozen=True)

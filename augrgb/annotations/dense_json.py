@@ -12,8 +12,8 @@ from typing import Literal
 from augrgb.annotations.classes import ClassesArg, parse_float, parse_label, read_class_list, resolve_classes
 from augrgb.annotations.core import Annotations, Segment, VideoAnnotation
 from augrgb.annotations.formats import load_json, register_format
-from augrgb.atomic import write_text_atomic
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.files import write_text_atomic
 
 CLASSES_FILE = "classes.txt"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from augrgb.annotations.core import Annotations
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 AnnotationReader = Callable[..., Annotations]
 _FORMATS: dict[str, AnnotationReader] = {}

@@ -9,7 +9,7 @@ import numpy as np
 from augrgb.annotations.classes import ClassesArg, parse_float, parse_label, resolve_classes
 from augrgb.annotations.core import Annotations, Segment, VideoAnnotation
 from augrgb.annotations.formats import register_format
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 
 def read_label_rows(

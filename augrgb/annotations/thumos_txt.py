@@ -10,7 +10,7 @@ from pathlib import Path
 from augrgb.annotations.classes import ClassesArg, parse_float, read_class_list, resolve_classes
 from augrgb.annotations.core import Annotations, Segment, VideoAnnotation
 from augrgb.annotations.formats import register_format
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 AMBIGUOUS = "Ambiguous"
 CLASS_LIST_FILES = ("detclasslist.txt", "class_list.txt", "classes.txt")

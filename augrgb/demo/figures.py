@@ -1,4 +1,4 @@
-"""The demo's last stage: the figures of the run, gathered into ``OUT/figures.md`` (one page to look at).
+"""The demo's last step: the figures of the run, gathered into ``OUT/figures.md`` (one page to look at).
 
 The ``augrgb plot`` figures of the pose-taught run (t-SNE of the snippet features, T x T relation
 matrices and boundary saliency of the first held-out video) and the detection timelines that
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from augrgb.atomic import write_text_atomic
+from augrgb.core.files import write_text_atomic
 from augrgb.plot.relations import plot_relations
 from augrgb.plot.saliency import plot_saliency
 from augrgb.plot.tsne import plot_tsne

@@ -1,4 +1,4 @@
-"""The whole pipeline on a generated benchmark, as ten resumable stages (see ``docs/demo.md``):
+"""The whole pipeline on a generated benchmark, as ten resumable steps (see ``docs/demo.md``):
 weights, benchmark, RGB / flow / pose features, teachers, students, evaluation, detection, figures.
 """
 
@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from augrgb.config import read_yaml, resolve_config_path, set_dotted, validate_config
+from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
 from augrgb.demo.figures import write_figures
 from augrgb.demo.results import add_gap_closed, markdown_table, table_rows, write_results
 from augrgb.demo.settings import DemoSettings
-from augrgb.demo.stages import DemoRecord, Stage, run_stages
-from augrgb.errors import InputError
+from augrgb.demo.steps import DemoRecord, Step, run_steps
 from augrgb.extract.settings import ExtractConfig
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ LAYOUT = """\
   runs/<run>/                best.pt, last.pt, run.json, config.yaml of pose_teacher, flow_teacher,
                              student_vanilla, student_pose, student_flow
   detect/                    detections.json/.csv, txt/, probabilities/, plots/*.png (RGB-only detector)
-  demo.json                  the settings and finished stages (a rerun resumes)"""
+  demo.json                  the settings and finished steps (a rerun resumes)"""
 
 
 @dataclass
@@ -83,20 +83,20 @@ class DemoRun:
         size = self.settings.size.frame_size
         return ExtractConfig(crop="resize", size=size, short_side=size, workers=WORKERS)
 
-    # ------------------------------------------------------------------ stages
-    def stages(self) -> list[Stage]:
+    # ------------------------------------------------------------------ steps
+    def steps(self) -> list[Step]:
         flow = "DIS" if self.settings.flow == "dis" else "TV-L1"
         return [
-            Stage("weights", "I3D RGB weights (Kinetics-400)", self.weights),
-            Stage("benchmark", f"benchmark ({self.settings.mode})", self.benchmark),
-            Stage("rgb", "RGB features (I3D)", self.rgb_features),
-            Stage("flow", f"flow features ({flow})", self.flow_features),
-            Stage("pose", "pose features (skeletons, AGCN encoder)", self.pose_features),
-            Stage("teachers", "teachers (pose, flow)", self.teachers),
-            Stage("students", "students (vanilla RGB, Augmented-RGB from each teacher)", self.students),
-            Stage("evaluation", "evaluation on the held-out videos", self.evaluation),
-            Stage("detect", "detection from raw video (RGB only)", self.detect),
-            Stage("figures", "figures", self.figures),
+            Step("weights", "I3D RGB weights (Kinetics-400)", self.weights),
+            Step("benchmark", f"benchmark ({self.settings.mode})", self.benchmark),
+            Step("rgb", "RGB features (I3D)", self.rgb_features),
+            Step("flow", f"flow features ({flow})", self.flow_features),
+            Step("pose", "pose features (skeletons, AGCN encoder)", self.pose_features),
+            Step("teachers", "teachers (pose, flow)", self.teachers),
+            Step("students", "students (vanilla RGB, Augmented-RGB from each teacher)", self.students),
+            Step("evaluation", "evaluation on the held-out videos", self.evaluation),
+            Step("detect", "detection from raw video (RGB only)", self.detect),
+            Step("figures", "figures", self.figures),
         ]
 
     def weights(self) -> str:
@@ -146,14 +146,10 @@ class DemoRun:
 
     def run_config(self, model: type[RunConfigT], preset: str, name: str, **overrides: Any) -> RunConfigT:
         """A training config: the experiment preset with this demo's data, output, seed and epochs."""
-        path = resolve_config_path(preset)
-        data = read_yaml(path)
         values = {"dataset": DATASETS[self.settings.mode], "features": str(self.features),
                   "annotations": [str(self.annotations)], "out": str(self.run_dir(name)), "seed": self.settings.seed,
                   "training.epochs": self.settings.size.epochs, **overrides}
-        for key, value in values.items():
-            set_dotted(data, key, value)
-        return validate_config(model, data, f"{path} (with the demo's settings)")
+        return load_config(model, preset, sets=values, note="with the demo's settings")
 
     def _train(self, name: str, train: Callable[..., RunResult], cfg: RunConfig) -> str:
         """Run ``train`` unless ``name`` finished; continue it from ``last.pt`` when it was interrupted."""
@@ -190,7 +186,7 @@ class DemoRun:
         return "; ".join(lines)
 
     def evaluation(self) -> str:
-        from augrgb.distill.evaluation import evaluate_checkpoints
+        from augrgb.evaluate.checkpoints import evaluate_checkpoints
 
         rows = table_rows({m: self.best(f"{m}_teacher") for m in TEACHERS}, self.best("student_vanilla"),
                           {m: self.best(f"student_{m}") for m in TEACHERS})
@@ -239,9 +235,9 @@ def _batch_summary(results: list, store: Path) -> str:
 
 
 def run_demo(out: str | Path, settings: DemoSettings, *, cache: str | None = None, progress: bool = True) -> dict[str, str]:
-    """Run (or resume) every stage into ``out``, then print the table, the folder layout and the wall time.
+    """Run (or resume) every step into ``out``, then print the table, the folder layout and the wall time.
 
-    Returns stage key -> ``ran``/``skipped``. Other settings in an existing demo folder are refused.
+    Returns step key -> ``ran``/``skipped``. Other settings in an existing demo folder are refused.
     """
     import torch
 
@@ -252,7 +248,7 @@ def run_demo(out: str | Path, settings: DemoSettings, *, cache: str | None = Non
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # see WORKERS: the networks trained and run in this process are small
     try:
-        outcome = run_stages(run.stages(), record)
+        outcome = run_steps(run.steps(), record)
     finally:
         torch.set_num_threads(threads)
     result = json.loads((out / "results.json").read_text())
@@ -263,5 +259,5 @@ def run_demo(out: str | Path, settings: DemoSettings, *, cache: str | None = Non
     print(LAYOUT.format(out=out))
     print()
     total = sum(record.finished.values())
-    print(f"wall time: {time.perf_counter() - started:.0f} s this run; {total:.0f} s over all stages")
+    print(f"wall time: {time.perf_counter() - started:.0f} s this run; {total:.0f} s over all steps")
     return outcome

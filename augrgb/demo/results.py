@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from augrgb.atomic import write_text_atomic
+from augrgb.core.files import write_text_atomic
 from augrgb.experiments.report import MIN_GAP, gap_closed
 
 VANILLA = "vanilla RGB"
@@ -24,7 +24,7 @@ def table_rows(teachers: dict[str, str], vanilla: str, students: dict[str, str])
 
 
 def add_gap_closed(result: dict[str, Any]) -> dict[str, Any]:
-    """``result`` (from :func:`~augrgb.distill.evaluation.evaluate_checkpoints` with :func:`table_rows`) with
+    """``result`` (from :func:`~augrgb.evaluate.checkpoints.evaluate_checkpoints` with :func:`table_rows`) with
     ``gap_closed`` ({column: value or None}) on each Augmented-RGB row."""
     by_name = {row["name"]: row["scores"] for row in result["rows"]}
     for row in result["rows"]:

@@ -1,4 +1,4 @@
-"""What a demo run is made of: a size preset from ``configs/demo.yaml`` plus mode, flow method and seed.
+"""What a demo run is made of: a size preset from ``augrgb/configs/demo.yaml`` plus mode, flow method and seed.
 
 The settings are recorded in ``OUT/demo.json``; a rerun with the same settings resumes, other settings
 in the same folder are refused (as ``augrgb synth`` does with ``synth.json``).
@@ -10,10 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from augrgb.config import load_config
-from augrgb.errors import InputError
+from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
 
-PRESETS = "demo"  # configs/demo.yaml
+PRESETS = "demo"  # augrgb/configs/demo.yaml
 
 
 class DemoSize(BaseModel):
@@ -30,7 +30,7 @@ class DemoSize(BaseModel):
 
 
 class DemoPresets(BaseModel):
-    """``configs/demo.yaml``: the named sizes."""
+    """``augrgb/configs/demo.yaml``: the named sizes."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -50,7 +50,7 @@ class DemoSettings(BaseModel):
 
 
 def size_names() -> list[str]:
-    """The sizes ``configs/demo.yaml`` defines."""
+    """The sizes ``augrgb/configs/demo.yaml`` defines."""
     return list(load_config(DemoPresets, PRESETS).sizes)
 
 

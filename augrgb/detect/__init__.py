@@ -1,6 +1,6 @@
-"""Stage 3: RGB-only inference to action intervals, exports, and the evaluation metrics.
+"""Stage 3: RGB-only inference to action intervals, and exports.
 
-``pipeline.detect`` (the ``augrgb detect`` command) runs ``model`` (the student checkpoint),
+``pipeline.detect`` (``cli``: the ``augrgb detect`` command) runs ``model`` (the student checkpoint),
 ``probabilities`` (per-frame scores), ``intervals`` (decoders, ``nms``) and ``outputs``/``plot``;
-``export`` writes TorchScript/ONNX; ``metrics`` and ``evaluate`` implement the official protocols.
+``export`` writes TorchScript/ONNX. The official protocols are :mod:`augrgb.metrics` and :mod:`augrgb.evaluate`.
 """

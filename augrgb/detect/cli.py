@@ -1,162 +1,108 @@
-"""``augrgb evaluate ...``: official metrics on prediction files, printed as text or JSON."""
+"""``augrgb detect VIDEO...`` (stage 3: RGB-only detection) and ``augrgb detect export`` (deployable student)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import get_args
 
-from augrgb.detect.evaluate import (
-    evaluate_activitynet,
-    evaluate_charades,
-    evaluate_frame_map,
-    evaluate_pku_mmd,
-    evaluate_thumos14,
-)
-from augrgb.detect.metrics import ACTIVITYNET_TIOU, PKU_MMD_TIOU, THUMOS14_TIOU
-from augrgb.detect.metrics.frame import FrameAverage, FrameRule
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.detect.intervals import DECODERS
 
-DEFAULT_TIOU = {"activitynet": ACTIVITYNET_TIOU, "pku-mmd": PKU_MMD_TIOU, "thumos14": THUMOS14_TIOU}
+_DETECT_ONLY = ("features", "annotations", "plot", "config", "decoder", "threshold", "close_gap", "min_length", "levels",
+                "nms_iou", "txt_label_base", "precision", "batch_size", "backend", "device", "weights", "cache_dir",
+                "overwrite", "quiet")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``evaluate`` command group."""
-    group = subparsers.add_parser(
-        "evaluate",
-        help="score predictions with an official protocol (Charades, ActivityNet, PKU-MMD/TSU, THUMOS14)",
-        description="Score prediction files with the official evaluation protocols; see docs/metrics.md.",
-    )
-    group.set_defaults(group_parser=group)
-    commands = group.add_subparsers(dest="evaluate_command", metavar="PROTOCOL")
+def _config(args: argparse.Namespace):
+    from augrgb.core.config import load_config
+    from augrgb.detect.settings import DetectConfig
 
-    charades = commands.add_parser(
-        "charades",
-        help="Charades localisation mAP/wAP (Charades_v1_localize.m: 25 points per video)",
-        description="Official Charades localisation protocol: 25 equally spaced points per video, mean AP over all classes.",
-    )
-    charades.add_argument("--gt", required=True, help="ground-truth CSV, e.g. Charades_v1_test.csv")
-    charades.add_argument("--pred", required=True, help="submission: lines 'id framenr score_1 ... score_K', framenr 1..25")
-    charades.add_argument("--classes", help="class list (Charades_v1_classes.txt); default: the 157 Charades classes")
-    charades.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    charades.set_defaults(func=_run_charades)
-
-    event = commands.add_parser(
-        "event-map",
-        help="event (instance) mAP at tIoU thresholds: activitynet, pku-mmd (also TSU) or thumos14",
-        description=(
-            "Event mAP with an official protocol. activitynet: --gt JSON --pred results JSON. "
-            "pku-mmd: --gt/--pred folders of per-video 'label,start,end,confidence' files with equal names "
-            "(PKU-MMD: --num-classes 52 --first-label 1; TSU: --num-classes 51). "
-            "thumos14: --gt folder of <Class>_<subset>.txt files, --pred 'video start end class_id score' file."
-        ),
-    )
-    event.add_argument("--protocol", required=True, choices=sorted(DEFAULT_TIOU), help="which official protocol to reproduce")
-    event.add_argument("--gt", required=True, help="ground truth: JSON file (activitynet) or folder (pku-mmd, thumos14)")
-    event.add_argument("--pred", required=True, help="predictions: results JSON (activitynet), folder (pku-mmd) or file (thumos14)")
-    event.add_argument(
-        "--tiou",
-        type=float,
-        nargs="+",
-        help="tIoU thresholds (default: activitynet 0.5:0.05:0.95, pku-mmd 0.1 0.5, thumos14 0.1:0.1:0.5)",
-    )
-    event.add_argument(
-        "--subset",
-        help="activitynet: ground-truth subset to evaluate (e.g. validation; default all); "
-        "thumos14: file suffix of the ground truth (default test)",
-    )
-    event.add_argument("--classes", help="class list file (activitynet: names; thumos14: numbered, default detclasslist.txt)")
-    event.add_argument("--num-classes", type=int, help="pku-mmd: number of label ids 0..K-1 in the label set (PKU-MMD 52, TSU 51)")
-    event.add_argument(
-        "--first-label", type=int, default=0, help="pku-mmd: mAP_action averages labels first-label..K-1 (PKU-MMD 1, TSU 0; default 0)"
-    )
-    event.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    event.set_defaults(func=_run_event_map)
-
-    frame = commands.add_parser(
-        "frame-map",
-        help="per-frame mAP of per-frame probabilities (augrgb detect's probabilities/ folder)",
-        description=(
-            "Per-frame mAP (Charades, MultiTHUMOS, TSU): AP per class over all frames of the predicted videos, "
-            "non-interpolated; frame t at t/fps is positive when start <= t/fps <= end. TGM/super-events' numbers: "
-            "--average all --frame-rule open (MultiTHUMOS's own JSON: --label-base 1). See docs/metrics.md."
-        ),
-    )
-    frame.add_argument("--gt", required=True, help="ground truth in any format the annotation readers detect (JSON, CSV, folder)")
-    frame.add_argument("--pred", required=True, help="probabilities: a folder of <video>.h5 files (DIR/probabilities) or one file")
-    frame.add_argument("--classes", help="class list file for the ground truth (default: what the reader finds, e.g. classes.txt)")
-    frame.add_argument("--subset", help="evaluate only this ground-truth subset (e.g. testing; default all)")
-    frame.add_argument(
-        "--label-base",
-        type=int,
-        choices=[0, 1],
-        help="id of the first class where the ground truth numbers classes (dense JSON, label txt): "
-        "1 for multithumos.json as shipped with TGM/super-events (classes 1..65); default: the reader's "
-        "(0 for dense JSON, 1 for label txt)",
-    )
-    frame.add_argument(
-        "--average",
-        choices=get_args(FrameAverage),
-        default="present",
-        help="present (default): mean over classes with a positive frame; nonzero: PDAN/MS-TCT's mean over classes "
-        "with AP > 0 (equal to present); all: TGM/super-events' mean over all classes, a class without a positive "
-        "frame counting 0",
-    )
-    frame.add_argument(
-        "--frame-rule",
-        choices=get_args(FrameRule),
-        default="closed",
-        help="closed (default, augrgb's rule, also used in training): frames t = 0.. at the probabilities' fps over "
-        "the annotated duration, positive when start <= t/fps <= end; open: TGM/super-events' rule, every predicted "
-        "frame at fps = predicted frames / annotated duration, positive when start < t/fps < end",
-    )
-    frame.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    frame.set_defaults(func=_run_frame_map)
-
-    from augrgb.distill.cli import add_streams_command
-
-    add_streams_command(commands)
+    overrides = {k: getattr(args, k) for k in DetectConfig.model_fields if hasattr(args, k)}
+    return load_config(DetectConfig, args.config, overrides)
 
 
-def _run_charades(args: argparse.Namespace) -> int:
-    return _report(lambda: evaluate_charades(args.gt, args.pred, args.classes), args.json)
+def _run_detect(args: argparse.Namespace) -> int:
+    from augrgb.detect.pipeline import detect
+
+    if args.format is not None:
+        raise InputError("--format", "belongs to `augrgb detect export --model M --format F --out FILE`")
+    results = detect(args.inputs, args.model, args.out, _config(args), features=args.features, annotations=args.annotations,
+                     plot=args.plot, weights=args.weights, cache=args.cache_dir, overwrite=args.overwrite,
+                     progress=not args.quiet)
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "redecoded", "failed")}
+    found = sum(r.detections for r in results if r.status != "failed")
+    print(f"{counts['done']} detected, {counts['skipped']} already done, {counts['redecoded']} re-decoded, "
+          f"{counts['failed']} failed; {found} intervals -> {args.out}")
+    return 1 if counts["failed"] and counts["failed"] == len(results) else 0
 
 
-def _run_frame_map(args: argparse.Namespace) -> int:
-    return _report(
-        lambda: evaluate_frame_map(args.gt, args.pred, args.classes, args.subset, args.average, args.label_base, args.frame_rule),
-        args.json,
-    )
+def _run_export(args: argparse.Namespace) -> int:
+    from augrgb.detect.export import export
+    from augrgb.detect.model import load_detector
 
-
-def _run_event_map(args: argparse.Namespace) -> int:
-    tiou = args.tiou if args.tiou else DEFAULT_TIOU[args.protocol]
-    if args.protocol == "activitynet":
-        return _report(lambda: evaluate_activitynet(args.gt, args.pred, tiou, args.subset, args.classes), args.json)
-    if args.protocol == "thumos14":
-        return _report(lambda: evaluate_thumos14(args.gt, args.pred, args.subset or "test", tiou, args.classes), args.json)
-    if args.num_classes is None:
-        print("error: --num-classes: required by the pku-mmd protocol (PKU-MMD 52, TSU 51)", file=sys.stderr)
-        return 2
-    return _report(lambda: evaluate_pku_mmd(args.gt, args.pred, args.num_classes, args.first_label, tiou), args.json)
-
-
-def _report(compute, as_json: bool) -> int:
-    try:
-        result = compute()
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    summary = result.to_dict()
-    if as_json:
-        print(json.dumps(summary))
-        return 0
-    print(f"protocol: {summary.pop('protocol')}")
-    for key, value in summary.items():
-        if isinstance(value, list):
-            value = " ".join("nan" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in value)
-        elif isinstance(value, float):
-            value = f"{value:.4f}"
-        print(f"{key}: {'nan' if value is None else value}")
+    stray = [k for k in _DETECT_ONLY if getattr(args, k) not in (None, False)]
+    if stray:
+        raise InputError(f"--{stray[0].replace('_', '-')}", "does not apply to `augrgb detect export`")
+    if args.format is None:
+        raise InputError("--format", "required by `augrgb detect export` (torchscript or onnx)")
+    path = export(load_detector(args.model), args.format, args.out)
+    print(f"{args.format} -> {path}")
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Detection, or export when the only input is the word ``export``; InputErrors become one line."""
+    try:
+        if args.inputs[:1] == ["export"]:
+            if len(args.inputs) > 1:
+                raise InputError("export", "takes no video inputs: augrgb detect export --model M --format F --out FILE")
+            return _run_export(args)
+        return _run_detect(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``detect`` (with its ``export`` form) to the top-level parser."""
+    p = sub.add_parser(
+        "detect", help="stage 3: raw videos -> action intervals, reading RGB only (also: detect export)",
+        usage="augrgb detect VIDEO... --model STUDENT.pt --out DIR [options]\n"
+              "       augrgb detect export --model STUDENT.pt --format {torchscript,onnx} --out FILE",
+        description="Decode each video with the feature settings stored in the student checkpoint, encode it with the "
+                    "I3D RGB network, run the student and turn its probabilities into action intervals. Writes "
+                    "DIR/detections.json (ActivityNet), DIR/detections.csv, DIR/txt/<video>.txt (PKU-MMD/TSU), "
+                    "DIR/probabilities/<video>.h5 and, with --plot, DIR/plots/<video>.png; finished videos are skipped. "
+                    "`augrgb detect export` writes the student (features -> probabilities) as TorchScript or ONNX. "
+                    "See docs/detect.md.")
+    p.add_argument("inputs", nargs="*", metavar="VIDEO",
+                   help="video files, folders of videos or text files listing one per line (none with --features: "
+                        "every video of the store); the single word 'export' exports the model instead")
+    p.add_argument("--model", required=True, metavar="STUDENT.pt", help="student checkpoint (augrgb.stream/1, RGB modality)")
+    p.add_argument("--out", required=True, help="detect: output folder (created if missing); export: the file to write")
+    p.add_argument("--features", metavar="STORE", help="feature store: use its RGB features instead of decoding a video when "
+                                                       "they exist (refused if made with other settings than the model's)")
+    p.add_argument("--annotations", metavar="ANNOT", help="ground truth (any format `augrgb evaluate` reads) drawn above the "
+                                                         "detections in the --plot timelines")
+    p.add_argument("--plot", action="store_true", default=None, help="also write a timeline PNG per video")
+    p.add_argument("--config", help="YAML file with any of the options below (command-line options override it)")
+    p.add_argument("--decoder", choices=["auto", *DECODERS.names()],
+                   help="interval decoder (default auto: sparse for softmax heads, dense for sigmoid heads)")
+    p.add_argument("--threshold", type=float, help="dense: one probability threshold for every class (default: the "
+                                                   "checkpoint's per-class thresholds, else 0.5)")
+    p.add_argument("--close-gap", type=float, metavar="SECONDS", help="dense, multi-threshold: join runs of a class at most "
+                                                                      "this far apart (default 0)")
+    p.add_argument("--min-length", type=float, metavar="SECONDS", help="drop intervals shorter than this (default 0)")
+    p.add_argument("--levels", type=float, nargs="+", help="multi-threshold: the thresholds (default 0.1 0.2 ... 0.9)")
+    p.add_argument("--nms-iou", type=float, help="multi-threshold: class-wise NMS tIoU (default 0.5)")
+    p.add_argument("--txt-label-base", type=int, help="label of the first class in the txt files (PKU-MMD 1, TSU 0; default 0)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], help="I3D precision (default fp32)")
+    p.add_argument("--batch-size", type=int, help="snippets per I3D forward pass (default 8)")
+    p.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
+    p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
+    p.add_argument("--weights", help="I3D RGB weights file (default: the cached ones); must be those the model was trained on")
+    p.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
+    p.add_argument("--overwrite", action="store_true", default=None, help="recompute videos that are already done")
+    p.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+    p.add_argument("--format", choices=["torchscript", "onnx"], help="export only: torchscript, or onnx (needs augrgb[export])")
+    p.set_defaults(func=_run)

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from augrgb.atomic import replacing
+from augrgb.core.errors import InputError
+from augrgb.core.files import replacing
+from augrgb.core.registry import Registry
 from augrgb.detect.model import Detector
-from augrgb.distill.registry import Registry
-from augrgb.errors import InputError
 
 EXPORTERS: Registry = Registry("export format")
 METADATA_KEY = "augrgb"
@@ -34,7 +34,7 @@ def export_metadata(detector: Detector) -> dict[str, Any]:
 
 
 def _example(detector: Detector, length: int = _EXAMPLE_T) -> tuple[torch.Tensor, torch.Tensor]:
-    in_dim = detector.meta["hparams"]["in_dim"]
+    in_dim = detector.meta.in_dim
     generator = torch.Generator().manual_seed(0)
     return torch.randn(1, in_dim, length, generator=generator), torch.ones(1, 1, length)
 

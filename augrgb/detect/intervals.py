@@ -21,34 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from augrgb.core.errors import InputError
+from augrgb.core.grid import SnippetGrid
+from augrgb.core.registry import Registry
 from augrgb.detect.nms import class_nms
-from augrgb.distill.registry import Registry
-from augrgb.errors import InputError
-
-DEFAULT_THRESHOLD = 0.5
-"""Dense threshold of every class when the checkpoint stores none (and --threshold is not given)."""
+from augrgb.models.checkpoint import DEFAULT_THRESHOLD
 
 _EPS = 1e-9  # seconds: tolerance when comparing gaps and lengths computed from frame counts
 
 DECODERS: Registry = Registry("interval decoder")
-
-
-@dataclass(frozen=True)
-class SnippetGrid:
-    """Where snippets sit in a video of ``frames`` frames at ``fps``: snippet i covers ``[i*stride, i*stride + snippet)``."""
-
-    fps: float
-    snippet: int
-    stride: int
-    frames: int
-
-    def __post_init__(self) -> None:
-        if not (self.fps > 0 and self.snippet >= 1 and 1 <= self.stride <= self.snippet and self.frames >= 1):
-            raise InputError("snippet grid", f"needs fps > 0, 1 <= stride <= snippet, frames >= 1 (got {self})")
-
-    def span(self, first: int, last: int) -> tuple[float, float]:
-        """Seconds covered by snippets ``first..last`` (inclusive), the end clipped to the video."""
-        return first * self.stride / self.fps, min(last * self.stride + self.snippet, self.frames) / self.fps
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The RGB student of a detection run: a stream checkpoint plus the feature settings it was trained on.
 
-The checkpoint (``augrgb.stream/1``, see ``augrgb.distill.checkpoint``) carries everything inference
+The checkpoint (``augrgb.stream/1``, see ``augrgb.models.checkpoint``) carries everything inference
 needs; features made with other settings than the recorded ones are refused, never silently scored.
 """
 
@@ -18,11 +18,11 @@ import torch
 from pydantic import ValidationError
 from torch import Tensor, nn
 
-from augrgb.distill.checkpoint import load_stream
-from augrgb.distill.heads import probabilities
-from augrgb.distill.stream import Stream
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.extract.settings import ExtractConfig
+from augrgb.models.checkpoint import StreamCheckpoint, load_stream
+from augrgb.models.heads import probabilities
+from augrgb.models.stream import Stream
 
 log = logging.getLogger(__name__)
 
@@ -59,29 +59,29 @@ class Detector:
     """A loaded student checkpoint: the network and what its metadata says (see module docstring)."""
 
     model: ProbabilityModel
-    meta: dict[str, Any]
+    meta: StreamCheckpoint
 
     @property
     def classes(self) -> list[str]:
-        return list(self.meta["classes"])
+        return list(self.meta.classes)
 
     @property
     def head(self) -> str:
-        return self.meta["head"]
+        return self.meta.head
 
     @property
     def features(self) -> dict[str, Any]:
         """The feature settings the model was trained on (fps, snippet, stride, crop, weights SHA-256, ...)."""
-        return dict(self.meta["features"])
+        return dict(self.meta.features)
 
     @property
     def thresholds(self) -> list[float] | None:
         """Per-class probability thresholds chosen on validation (dense heads), or None."""
-        return self.meta.get("thresholds")
+        return self.meta.thresholds
 
     @property
     def sha256(self) -> str:
-        return self.meta["sha256"]
+        return self.meta.sha256
 
     def extract_config(self, **runtime: Any) -> ExtractConfig:
         """How to decode a video for this model: its recorded grid and crop, plus runtime options
@@ -91,7 +91,7 @@ class Detector:
             return ExtractConfig(**grid, **{k: v for k, v in runtime.items() if v is not None})
         except ValidationError as exc:
             problems = "; ".join(": ".join(filter(None, (".".join(map(str, e["loc"])), e["msg"]))) for e in exc.errors())
-            raise InputError(self.meta["path"], f"unusable feature settings or options ({problems})") from None
+            raise InputError(self.meta.path, f"unusable feature settings or options ({problems})") from None
 
     def check_features(self, found: Mapping[str, Any], source: str | Path) -> None:
         """Refuse features whose settings differ from the model's (one line naming every difference)."""
@@ -106,14 +106,14 @@ class Detector:
                 problems.append(f"{key} {found[key]!r} (model: {expected[key]!r})")
         if problems:
             raise InputError(source, "features made with other settings than the model was trained on: "
-                                     + "; ".join(problems) + f" [model {self.meta['path']}]")
+                                     + "; ".join(problems) + f" [model {self.meta.path}]")
 
     @torch.inference_mode()
     def probabilities(self, features: np.ndarray, device: str = "cpu") -> np.ndarray:
         """Per-snippet probabilities ``(T, K')`` of ``(T, C)`` features (float32 numpy)."""
         features = np.asarray(features, dtype=np.float32)
-        if features.ndim != 2 or features.shape[1] != self.meta["hparams"]["in_dim"] or not len(features):
-            raise InputError("features", f"shape {features.shape}, the model reads (T >= 1, {self.meta['hparams']['in_dim']})")
+        if features.ndim != 2 or features.shape[1] != self.meta.in_dim or not len(features):
+            raise InputError("features", f"shape {features.shape}, the model reads (T >= 1, {self.meta.in_dim})")
         model = self.model.to(device)
         x = torch.from_numpy(np.ascontiguousarray(features.T))[None].to(device)
         out = model(x, torch.ones(1, 1, x.shape[-1], device=device))
@@ -123,15 +123,15 @@ class Detector:
 def load_detector(path: str | Path) -> Detector:
     """Load a student checkpoint for RGB-only detection, refusing what it cannot serve."""
     stream, meta = load_stream(path)
-    if meta.get("modality") != "rgb":
-        raise InputError(path, f"is a {meta.get('modality')!r} stream; detection reads RGB only (use the RGB student)")
-    features = meta.get("features") or {}
+    if meta.modality != "rgb":
+        raise InputError(path, f"is a {meta.modality!r} stream; detection reads RGB only (use the RGB student)")
+    features = meta.features
     missing = [k for k in REQUIRED_KEYS if k not in features]
     if missing:
         raise InputError(path, f"does not record the feature {', '.join(missing)} it was trained on")
-    if len(meta.get("classes") or []) != stream.num_classes:
-        raise InputError(path, f"lists {len(meta.get('classes') or [])} class names for {stream.num_classes} classes")
-    thresholds = meta.get("thresholds")
+    if len(meta.classes) != stream.num_classes:
+        raise InputError(path, f"lists {len(meta.classes)} class names for {stream.num_classes} classes")
+    thresholds = meta.thresholds
     if thresholds is not None and len(thresholds) != stream.num_classes:
         raise InputError(path, f"stores {len(thresholds)} thresholds for {stream.num_classes} classes")
     unchecked = [k for k in ("crop", "weights_sha256") if k not in features]

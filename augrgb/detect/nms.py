@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from augrgb.detect.metrics.activitynet import segment_iou
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.metrics.activitynet import segment_iou
 
 
 def nms(segments: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from augrgb.atomic import write_text_atomic
-from augrgb.detect.detections import Detection, write_activitynet_results, write_label_txt
-from augrgb.errors import InputError
-from augrgb.paths import path_in
+from augrgb.core.errors import InputError
+from augrgb.core.files import write_text_atomic
+from augrgb.core.paths import path_in
+from augrgb.metrics.detections import Detection, write_activitynet_results, write_label_txt
 
 RECORD_FORMAT = "augrgb.detect-record/1"
 

@@ -21,28 +21,32 @@ from tqdm import tqdm
 
 from augrgb import __version__
 from augrgb.annotations import Annotations, read_annotations
-from augrgb.atomic import write_text_atomic
-from augrgb.detect.detections import Detection
-from augrgb.detect.intervals import SnippetGrid
+from augrgb.core.errors import InputError
+from augrgb.core.files import write_text_atomic
+from augrgb.core.grid import SnippetGrid
+from augrgb.core.inputs import InputResult, claim_id, collect_inputs, error_reason, video_id_of
+from augrgb.core.memory import bound_heap_growth
 from augrgb.detect.model import Detector, load_detector
 from augrgb.detect.outputs import OutputDir, detections_of, write_run_outputs, write_txt
 from augrgb.detect.plot import plot_timeline
-from augrgb.detect.probabilities import VideoProbabilities, frame_probabilities, read_probabilities_file, write_probabilities
+from augrgb.detect.probabilities import (
+    VideoProbabilities,
+    frame_probabilities,
+    read_probabilities_file,
+    write_probabilities,
+)
 from augrgb.detect.settings import DetectConfig, build_decoder
-from augrgb.errors import InputError
+from augrgb.extract.encoder import SnippetEncoder
+from augrgb.extract.pipeline import ENCODERS, encode_video
 from augrgb.extract.store import FeatureStore
-from augrgb.memory import bound_heap_growth
-from augrgb.paths import check_video_id
+from augrgb.extract.weights import load_i3d, weights_path
+from augrgb.metrics.detections import Detection
 
 
 @dataclass
-class DetectResult:
-    """Outcome of one video: ``status`` is done, skipped, redecoded or failed (with ``reason``)."""
+class DetectResult(InputResult):
+    """Outcome of one video (:class:`InputResult`; ``status`` may also be redecoded) with its interval count."""
 
-    video_id: str
-    source: str
-    status: str
-    reason: str | None = None
     detections: int = 0
 
 
@@ -70,10 +74,6 @@ class _Run:
 
     def load_encoder(self, weights: str | None, cache: str | None) -> None:
         """The I3D RGB encoder, refused when its weights are not those the model was trained on."""
-        from augrgb.extract.encoder import SnippetEncoder
-        from augrgb.extract.pipeline import ENCODERS
-        from augrgb.extract.weights import load_i3d, weights_path
-
         model, sha, _ = load_i3d("rgb", path=weights, cache=cache)
         self.detector.check_features({**self.extract_config.grid_attrs(), "encoder": ENCODERS["rgb"], "weights_sha256": sha},
                                      weights or weights_path("i3d-rgb", cache))
@@ -92,8 +92,6 @@ class _Run:
             return np.asarray(features, np.float32), {"frames": int(frames), "source_fps": attrs.get("source_fps"),
                                                       "flags": _flags(attrs.get("flags")), "features": str(self.store.path(video_id)),
                                                       "precision": attrs.get("precision", "")}
-        from augrgb.extract.pipeline import encode_video
-
         features, meta = encode_video(path, self.encoder, self.extract_config)
         return features, {"frames": meta["frames"], "source_fps": meta["source_fps"], "flags": meta["flags"], "features": "decoded",
                           "precision": self.config.precision}
@@ -111,7 +109,7 @@ class _Run:
         self.out.record(video_id).unlink(missing_ok=True)  # not done until the new record exists
         write_probabilities(self.out.probabilities(video_id), probs)
         source_fps = float(facts["source_fps"] or fps)
-        record = {"video_id": video_id, "source": str(path), "model": self.detector.meta["path"],
+        record = {"video_id": video_id, "source": str(path), "model": self.detector.meta.path,
                   "model_sha256": self.detector.sha256, "precision": facts["precision"], "features": facts["features"],
                   "fps": fps, "snippet": grid.snippet, "stride": grid.stride, "frames": grid.frames,
                   "duration": grid.frames / fps, "snippets": int(len(snippet_probs)), "source_fps": source_fps,
@@ -156,8 +154,6 @@ class _Run:
 
 
 def _inputs(inputs: Sequence[str | Path], store: FeatureStore | None) -> list[tuple[str, Path]]:
-    from augrgb.extract.pipeline import collect_inputs, video_id_of
-
     if not inputs:
         if store is None:
             raise InputError("VIDEO", "give videos (files, folders, list files), or --features STORE to use all its videos")
@@ -173,7 +169,7 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
 
     ``features``: a feature store whose RGB features are used instead of decoding, when present.
     ``annotations``: ground truth drawn above the detections in the plots.
-    Sets the process's malloc options for bounded memory (:mod:`augrgb.memory`).
+    Sets the process's malloc options for bounded memory (:mod:`augrgb.core.memory`).
     """
     bound_heap_growth()
     config = config or DetectConfig()
@@ -194,14 +190,10 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
     redo: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
     for vid, path in _inputs(inputs, store):
-        try:
-            check_video_id(vid)
-            if vid in seen:
-                raise InputError(path, f"video id '{vid}' already used by {seen[vid]}")
-        except InputError as exc:
-            results.append(DetectResult(vid, str(path), "failed", exc.reason))
+        reason = claim_id(vid, path, seen)
+        if reason is not None:
+            results.append(DetectResult(vid, str(path), "failed", reason))
             continue
-        seen[vid] = path
         record = None if overwrite else out.read_record(vid)
         state = run.up_to_date(record)
         if state == "run":
@@ -233,8 +225,7 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
         except InputError as exc:
             result = DetectResult(vid, str(path), "failed", exc.reason)
         except (OSError, RuntimeError, ValueError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            result = DetectResult(vid, str(path), "failed", f"{exc.__class__.__name__}: {first}")
+            result = DetectResult(vid, str(path), "failed", error_reason(exc))
         if result.status == "failed":
             (bar.write if progress else report)(f"{result.source}: {result.reason}")
         results.append(result)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from augrgb.annotations import Segment
-from augrgb.atomic import replacing
-from augrgb.detect.detections import Detection
+from augrgb.core.files import replacing
+from augrgb.metrics.detections import Detection
 
 MAX_CLASSES = 20  # rows of the plot; more would be unreadable
 

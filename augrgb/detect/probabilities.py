@@ -22,16 +22,15 @@ from typing import Any
 import h5py
 import numpy as np
 
-from augrgb.atomic import replacing
-from augrgb.detect.intervals import SnippetGrid
-from augrgb.detect.metrics.frame import SnippetTiming, upsample_scores
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.files import replacing
+from augrgb.core.grid import SnippetGrid
+from augrgb.metrics.frame import upsample_scores
 
 
 def frame_probabilities(snippet_probs: np.ndarray, grid: SnippetGrid) -> np.ndarray:
     """``(T, K')`` snippet probabilities -> ``(grid.frames, K')`` per-frame probabilities (module rule)."""
-    timing = SnippetTiming(grid.fps, grid.snippet, grid.stride)
-    return upsample_scores(snippet_probs, timing, np.arange(grid.frames) / grid.fps).astype(np.float32)
+    return upsample_scores(snippet_probs, grid, np.arange(grid.frames) / grid.fps).astype(np.float32)
 
 
 @dataclass

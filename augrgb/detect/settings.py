@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from augrgb.detect.intervals import DECODERS, DEFAULT_THRESHOLD
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.detect.intervals import DECODERS
+from augrgb.models.checkpoint import DEFAULT_THRESHOLD
 
 _OPTIONS = ("threshold", "close_gap", "min_length", "levels", "nms_iou")
 _PARAMETER = {"threshold": "thresholds"}  # option -> decoder argument, where the names differ

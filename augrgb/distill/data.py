@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,12 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from augrgb.annotations import Annotations, VideoAnnotation, read_annotations
-from augrgb.errors import InputError
-from augrgb.extract.snippets import snippet_centers
+from augrgb.core.errors import InputError
+from augrgb.core.grid import SnippetGrid, snippet_centers
 from augrgb.extract.store import FeatureStore, read_features
 
 log = logging.getLogger(__name__)
 
-GRID_KEYS = ("fps", "snippet", "stride")
 PROVENANCE_KEYS = ("fps", "snippet", "stride", "crop", "size", "short_side", "encoder", "weights_sha256")
 
 
@@ -40,15 +39,15 @@ PROVENANCE_KEYS = ("fps", "snippet", "stride", "crop", "size", "short_side", "en
 class FeatureSource:
     """Reads ``(T, C)`` features and their attributes from a feature store or a ``.npy`` folder."""
 
-    def __init__(self, root: str | Path, default_grid: Mapping[str, Any]) -> None:
+    def __init__(self, root: str | Path, default_grid: SnippetGrid) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "feature folder not found")
         self.is_store = any(self.root.glob("*.h5"))
-        self.default_grid = dict(default_grid)
+        self.default_grid = default_grid.attrs()
 
     def _npy_path(self, video_id: str, modality: str) -> Path:
-        from augrgb.paths import path_in
+        from augrgb.core.paths import path_in
 
         folder = self.root / modality
         if folder.is_dir():
@@ -108,19 +107,15 @@ def snippet_labels(video: VideoAnnotation, num_classes: int, count: int, snippet
     return labels
 
 
-def _grid(attrs: Mapping[str, Any]) -> tuple[float, int, int]:
-    return float(attrs["fps"]), int(attrs["snippet"]), int(attrs["stride"])
-
-
 def load_video(source: FeatureSource, video: VideoAnnotation, modalities: Sequence[str], num_classes: int,
                head: str) -> VideoItem:
     """Read every modality of one video, align them on one grid, store float16, and label the snippets."""
     arrays, attrs = {}, {}
     for modality in modalities:
         arrays[modality], attrs[modality] = source.read(video.video_id, modality)
-    grids = {m: _grid(a) for m, a in attrs.items()}
+    grids = {m: SnippetGrid.of(a) for m, a in attrs.items()}
     if len(set(grids.values())) > 1:
-        described = ", ".join(f"{m} (fps {g[0]:g}, snippet {g[1]}, stride {g[2]})" for m, g in grids.items())
+        described = ", ".join(f"{m} (fps {g.fps:g}, snippet {g.snippet}, stride {g.stride})" for m, g in grids.items())
         raise InputError(video.video_id, f"modalities are on different snippet grids: {described}")
     lengths = {m: a.shape[0] for m, a in arrays.items()}
     if max(lengths.values()) - min(lengths.values()) > 1:
@@ -136,7 +131,8 @@ def load_video(source: FeatureSource, video: VideoAnnotation, modalities: Sequen
         if not np.isfinite(half).all():
             raise InputError(video.video_id, f"{modality} features overflow float16 (|x| > 65504)")
         features[modality] = half
-    fps, snippet, stride = grids[modalities[0]]
+    grid = grids[modalities[0]]
+    fps, snippet, stride = grid.fps, grid.snippet, grid.stride
     labels = snippet_labels(video, num_classes, length, snippet, stride, fps, head)
     duration = video.duration
     if duration is None:

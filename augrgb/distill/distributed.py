@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 
 @dataclass(frozen=True)

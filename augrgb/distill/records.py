@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from augrgb import __version__
-from augrgb.atomic import write_text_atomic
+from augrgb.core.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 _TENSORBOARD_NOTICE = False

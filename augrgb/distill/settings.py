@@ -1,5 +1,5 @@
-"""Typed stage-2 configs: a dataset's conventions (``configs/<dataset>.yaml``) and a training run
-(``configs/experiments/*.yaml``), validated by pydantic with unknown keys refused.
+"""Typed stage-2 configs: a dataset's conventions (``augrgb/configs/<dataset>.yaml``) and a training run
+(``augrgb/configs/experiments/*.yaml``), validated by pydantic with unknown keys refused.
 
 A teacher run (:class:`TeacherConfig`) trains one stream on one modality; a student run
 (:class:`StudentConfig`) adds the frozen teachers and the distillation objective. ``kd`` names a
@@ -12,9 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from augrgb.distill.filters import TEMPORAL_FILTERS
+from augrgb.core.config import load_config
 from augrgb.distill.losses import ObjectiveConfig
 from augrgb.distill.presets import kd_terms
+from augrgb.models.filters import TEMPORAL_FILTERS
+
 
 class DatasetConfig(BaseModel):
     """A dataset's conventions: classes, head, snippet grid of released features, annotation format."""
@@ -86,7 +88,7 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    dataset: DatasetConfig = Field(description="dataset conventions, or the name of a preset in configs/")
+    dataset: DatasetConfig = Field(description="dataset conventions, or the name of a preset in augrgb/configs/")
     features: str = Field(description="feature store folder (HDF5 per video) or folder of released .npy features")
     annotations: list[AnnotationSource] = Field(min_length=1, description="annotation files/folders (merged)")
     modality: str = Field("rgb", description="modality this run's stream reads")
@@ -102,8 +104,6 @@ class RunConfig(BaseModel):
     @classmethod
     def _dataset_preset(cls, value: Any) -> Any:
         if isinstance(value, str):
-            from augrgb.config import load_config
-
             return load_config(DatasetConfig, value)
         return value
 

@@ -16,18 +16,18 @@ import torch
 import yaml
 
 from augrgb.annotations import carve_validation
-from augrgb.atomic import write_text_atomic
+from augrgb.core.errors import InputError
+from augrgb.core.files import sweep_temporaries, write_text_atomic
+from augrgb.core.locks import FolderLock
+from augrgb.core.grid import SnippetGrid
 from augrgb.distill import distributed
-from augrgb.atomic import sweep_temporaries
-from augrgb.distill.checkpoint import load_stream, stream_payload
-from augrgb.locks import FolderLock
 from augrgb.distill.data import FeatureSource, VideoItem, feature_settings, load_annotations, load_videos
-from augrgb.distill.evaluation import dense_thresholds
 from augrgb.distill.losses import ObjectiveConfig
 from augrgb.distill.settings import RunConfig, StudentConfig, TeacherConfig
-from augrgb.distill.stream import Stream
-from augrgb.distill.trainer import RunResult, Stage, Teacher, Trainer, seed_everything
-from augrgb.errors import InputError
+from augrgb.distill.trainer import Phase, RunResult, Teacher, Trainer, seed_everything
+from augrgb.distill.validation import dense_thresholds
+from augrgb.models.checkpoint import load_stream, stream_payload
+from augrgb.models.stream import Stream
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,8 @@ RESUMABLE_KEYS = ("out", "device", "features", "annotations", "teachers", "train
 
 def train_teacher(cfg: TeacherConfig, *, resume: bool = False, progress: bool = False) -> RunResult:
     """Train a stream on ``cfg.modality`` alone (classification loss), selected on validation mAP."""
-    stages = [Stage("train", ObjectiveConfig(terms={}), cfg.training.epochs)]
-    return _run(cfg, "teacher", [], stages, resume, progress)
+    phases = [Phase("train", ObjectiveConfig(terms={}), cfg.training.epochs)]
+    return _run(cfg, "teacher", [], phases, resume, progress)
 
 
 def train_student(cfg: StudentConfig, teachers: Sequence[str | Path] | None = None, *, resume: bool = False,
@@ -51,18 +51,18 @@ def train_student(cfg: StudentConfig, teachers: Sequence[str | Path] | None = No
     if terms and not paths:
         raise InputError("--teacher", f"the objective distils ({', '.join(terms)}) but no teacher checkpoint was given")
     if cfg.two_step is None:
-        stages = [Stage("train", cfg.objective, cfg.training.epochs)]
+        phases = [Phase("train", cfg.objective, cfg.training.epochs)]
     else:
-        stages = [Stage("distill", cfg.objective.model_copy(update={"classification_weight": 0.0}),
+        phases = [Phase("distill", cfg.objective.model_copy(update={"classification_weight": 0.0}),
                         cfg.two_step.distill_epochs, selects=False),
-                  Stage("classify", cfg.objective.model_copy(update={"terms": {}}), cfg.training.epochs,
+                  Phase("classify", cfg.objective.model_copy(update={"terms": {}}), cfg.training.epochs,
                         freeze_filter=cfg.two_step.freeze_filter)]
     loaded = []
     if terms:   # a vanilla student (no term) needs neither the teachers nor their features
         for path in paths:
             stream, meta = load_stream(path)
-            loaded.append(Teacher(stream, meta["modality"], meta))
-    return _run(cfg, "student", loaded, stages, resume, progress)
+            loaded.append(Teacher(stream, meta.modality, meta))
+    return _run(cfg, "student", loaded, phases, resume, progress)
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -80,29 +80,29 @@ def _fingerprint(cfg: RunConfig, teachers: Sequence[Teacher]) -> dict[str, Any]:
     """What must not change when a run is resumed: the config minus RESUMABLE_KEYS, the teachers' hashes."""
     flat = _flatten(cfg.model_dump(mode="json"))
     keep = {k: v for k, v in flat.items() if not any(k == r or k.startswith(f"{r}.") for r in RESUMABLE_KEYS)}
-    keep["teacher_sha256"] = [t.meta["sha256"] for t in teachers]
+    keep["teacher_sha256"] = [t.meta.sha256 for t in teachers]
     return keep
 
 
 def _check_teacher(teacher: Teacher, classes: list[str], head: str, items: Sequence[VideoItem]) -> None:
-    meta, where = teacher.meta, teacher.meta["path"]
-    if meta["classes"] != classes:
-        raise InputError(where, f"teacher was trained on {len(meta['classes'])} other classes than the "
+    meta, where = teacher.meta, teacher.meta.path
+    if meta.classes != classes:
+        raise InputError(where, f"teacher was trained on {len(meta.classes)} other classes than the "
                                 f"dataset's {len(classes)}")
-    if meta["head"] != head:
-        raise InputError(where, f"teacher has a {meta['head']} head, the dataset needs {head}")
+    if meta.head != head:
+        raise InputError(where, f"teacher has a {meta.head} head, the dataset needs {head}")
     dim = items[0].features[teacher.modality].shape[1]
     if teacher.stream.hparams()["in_dim"] != dim:
         raise InputError(where, f"teacher reads {teacher.stream.hparams()['in_dim']}-d {teacher.modality} "
                                 f"features, the store has {dim}-d")
     data_grid = feature_settings(items, teacher.modality)
     for key in ("fps", "snippet", "stride"):
-        if key in meta["features"] and key in data_grid and meta["features"][key] != data_grid[key]:
-            raise InputError(where, f"teacher's {teacher.modality} features have {key} {meta['features'][key]}, "
+        if key in meta.features and key in data_grid and meta.features[key] != data_grid[key]:
+            raise InputError(where, f"teacher's {teacher.modality} features have {key} {meta.features[key]}, "
                                     f"the store's have {data_grid[key]}")
 
 
-def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage], resume: bool,
+def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase], resume: bool,
          progress: bool) -> RunResult:
     ctx = distributed.setup(cfg.device)
     lock = FolderLock(cfg.out, "run folder")
@@ -120,7 +120,7 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage]
         annotations = load_annotations(cfg.annotations, dataset)
         train_ann, val_ann = carve_validation(annotations, cfg.training.validation_fraction, cfg.seed,
                                               dataset.train_subset)
-        source = FeatureSource(cfg.features, {"fps": dataset.fps, "snippet": dataset.snippet, "stride": dataset.stride})
+        source = FeatureSource(cfg.features, SnippetGrid(dataset.fps, dataset.snippet, dataset.stride))
         modalities = list(dict.fromkeys([cfg.modality, *(t.modality for t in teachers)]))
         show = progress and ctx.is_main
         train_items, train_report = load_videos(source, train_ann, modalities, dataset.head, progress=show)
@@ -134,7 +134,7 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage]
                         cfg.stream.dropout, cfg.stream.filter_options)
         torch.manual_seed(int(np.random.SeedSequence([cfg.seed, ctx.rank]).generate_state(1)[0]))  # dropout per rank
         features = feature_settings(train_items, cfg.modality)
-        teacher_info = [{"path": t.meta["path"], "sha256": t.meta["sha256"], "modality": t.modality} for t in teachers]
+        teacher_info = [{"path": t.meta.path, "sha256": t.meta.sha256, "modality": t.modality} for t in teachers]
         info = {"role": kind, "dataset": dataset.name, "seed": cfg.seed, "teachers": teacher_info,
                 "objective": getattr(cfg, "objective", ObjectiveConfig(terms={})).model_dump(mode="json")}
 
@@ -154,7 +154,7 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], stages: list[Stage]
         if ctx.is_main:
             out.mkdir(parents=True, exist_ok=True)
             write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-        trainer = Trainer(stream=stream, modality=cfg.modality, teachers=teachers, stages=stages,
+        trainer = Trainer(stream=stream, modality=cfg.modality, teachers=teachers, phases=phases,
                           head=dataset.head, num_classes=dataset.num_classes, train_items=train_items,
                           val_items=val_items, training=cfg.training, seed=cfg.seed, amp=cfg.amp, ctx=ctx, out=out,
                           best_checkpoint=best_checkpoint, record_header=header, fingerprint=_fingerprint(cfg, teachers),

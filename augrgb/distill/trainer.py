@@ -1,9 +1,10 @@
 """The epoch loop shared by teachers and students: optimisation, AMP, DDP, validation-based model
 selection, LR schedule, early stopping, per-epoch checkpoints and exact resume.
 
-A run is a list of :class:`Stage` (one for most runs; CRD's two steps are two). The stage that
-``selects`` drives the LR schedule, early stopping and ``best.pt``; earlier stages run all their
-epochs. ``last.pt`` (written after every epoch) holds the weights, optimiser, scheduler, scaler,
+A run is a list of training :class:`Phase` (one for most runs; CRD's two steps are two). The phase that
+``selects`` drives the LR schedule, early stopping and ``best.pt``; earlier phases run all their
+epochs (a phase's index and name are stored under the key ``stage`` in ``last.pt`` and the history,
+the names existing run records use). ``last.pt`` (written after every epoch) holds the weights, optimiser, scheduler, scaler,
 RNG states and history, so a resumed run continues with the same next-epoch loss. It also holds the
 best checkpoint, and is written first: ``best.pt`` is written from it afterwards, and again on resume,
 so a kill between the two writes loses no epoch and leaves nothing that resume cannot make consistent.
@@ -27,21 +28,22 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from augrgb.core.errors import InputError
+from augrgb.core.files import save_atomic
 from augrgb.distill import distributed
-from augrgb.distill.checkpoint import STATE_FORMAT, load_safe, save_atomic
 from augrgb.distill.data import Batch, ShardedBatchSampler, SnippetDataset, VideoItem
 from augrgb.distill.distributed import DistContext
-from augrgb.distill.evaluation import validation_metrics
 from augrgb.distill.losses import DistillationObjective, ObjectiveConfig
 from augrgb.distill.records import RunRecord, ScalarLogger, peak_memory
-from augrgb.distill.stream import Stream, StreamOutput
-from augrgb.errors import InputError
+from augrgb.distill.validation import validation_metrics
+from augrgb.models.checkpoint import STATE_FORMAT, StreamCheckpoint, load_safe
+from augrgb.models.stream import Stream, StreamOutput
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Stage:
+class Phase:
     """Part of a schedule: an objective for ``epochs`` epochs; ``selects`` = model selection happens here."""
 
     name: str
@@ -57,7 +59,7 @@ class Teacher:
 
     stream: Stream
     modality: str
-    meta: dict[str, Any]
+    meta: StreamCheckpoint
 
 
 class TrainModule(nn.Module):
@@ -79,7 +81,7 @@ class RunState:
     """Everything the loop carries between epochs (and saves in ``last.pt``)."""
 
     epoch: int = 0
-    stage: int = 0
+    phase: int = 0
     best_score: float = -math.inf
     best_epoch: int = 0
     stale: int = 0
@@ -135,14 +137,14 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 class Trainer:
-    """Runs the stages of one run on ``train``/``val`` items; only rank 0 writes into ``out``."""
+    """Runs the phases of one run on ``train``/``val`` items; only rank 0 writes into ``out``."""
 
-    def __init__(self, *, stream: Stream, modality: str, teachers: Sequence[Teacher], stages: Sequence[Stage],
+    def __init__(self, *, stream: Stream, modality: str, teachers: Sequence[Teacher], phases: Sequence[Phase],
                  head: str, num_classes: int, train_items: Sequence[VideoItem], val_items: Sequence[VideoItem],
                  training: Any, seed: int, amp: bool, ctx: DistContext, out: str | Path,
                  best_checkpoint: Callable[[Stream, dict[str, Any], np.ndarray, np.ndarray], dict[str, Any]],
                  record_header: dict[str, Any], fingerprint: dict[str, Any], progress: bool = False) -> None:
-        self.stream, self.modality, self.teachers, self.stages = stream, modality, list(teachers), list(stages)
+        self.stream, self.modality, self.teachers, self.phases = stream, modality, list(teachers), list(phases)
         self.head, self.num_classes, self.training, self.seed = head, num_classes, training, seed
         self.ctx, self.out, self.best_checkpoint, self.progress = ctx, Path(out), best_checkpoint, progress
         self.best: dict[str, Any] | None = None  # the best stream checkpoint so far (rank 0), saved in last.pt
@@ -161,12 +163,12 @@ class Trainer:
         self.record = RunRecord(self.out / "run.json", record_header) if ctx.is_main else None
         self.logger = ScalarLogger(self.out / "tensorboard") if ctx.is_main else None
 
-    # ------------------------------------------------------------------ stage setup
-    def _build(self, stage: Stage) -> None:
+    # ------------------------------------------------------------------ phase setup
+    def _build(self, phase: Phase) -> None:
         self.stream.requires_grad_(True)
-        if stage.freeze_filter:
+        if phase.freeze_filter:
             self.stream.filter.requires_grad_(False)
-        objective = DistillationObjective(stage.objective, head=self.head, num_classes=self.num_classes,
+        objective = DistillationObjective(phase.objective, head=self.head, num_classes=self.num_classes,
                                           student_dim=self.stream.filter.out_dim,
                                           teacher_dims=[t.stream.filter.out_dim for t in self.teachers])
         self.module = distributed.wrap(TrainModule(self.stream, objective), self.ctx)
@@ -184,11 +186,11 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.ctx.device.type, dtype=self.dtype)
 
-    def _stage_bounds(self) -> list[tuple[int, int]]:
+    def _phase_bounds(self) -> list[tuple[int, int]]:
         bounds, start = [], 0
-        for stage in self.stages:
-            bounds.append((start, start + stage.epochs))
-            start += stage.epochs
+        for phase in self.phases:
+            bounds.append((start, start + phase.epochs))
+            start += phase.epochs
         return bounds
 
     # ------------------------------------------------------------------ state
@@ -196,7 +198,7 @@ class Trainer:
         if not self.ctx.is_main:
             return
         save_atomic({
-            "format": STATE_FORMAT, "fingerprint": self.fingerprint, "epoch": state.epoch, "stage": state.stage,
+            "format": STATE_FORMAT, "fingerprint": self.fingerprint, "epoch": state.epoch, "stage": state.phase,
             "stream": self.stream.state_dict(), "objective": self.objective.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "critic_optimizer": None if self.critic_optimizer is None else self.critic_optimizer.state_dict(),
@@ -307,21 +309,21 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def run(self, resume: bool = False) -> RunResult:
         state, saved = (self._load_state() if resume else (RunState(), None))
-        bounds = self._stage_bounds()
+        bounds = self._phase_bounds()
         if self.record is not None:
             self.record.epochs = list(state.history)
             self.record.header["resumed_after_epoch"] = state.epoch if resume else None
         started = time.perf_counter() - state.wall_seconds
-        for index, (stage, (first, last)) in enumerate(zip(self.stages, bounds)):
+        for index, (phase, (first, last)) in enumerate(zip(self.phases, bounds)):
             if state.stopped or state.epoch >= last:
                 continue
             if saved is not None and saved["stage"] != index:
-                _set_rng_state(saved["rng"])      # resuming at a stage boundary: the new heads get the same init
-            self._build(stage)
+                _set_rng_state(saved["rng"])      # resuming at a phase boundary: the new heads get the same init
+            self._build(phase)
             if saved is not None and saved["stage"] == index:
                 self._restore(saved)
             saved = None
-            state.stage = index
+            state.phase = index
             while state.epoch < last and not state.stopped:
                 state.epoch += 1
                 epoch_start = time.perf_counter()
@@ -332,7 +334,7 @@ class Trainer:
                 score = distributed.broadcast_value(val["mAP"] if math.isfinite(val["mAP"]) else -val["loss"],
                                                     self.ctx)
                 improved = False
-                if stage.selects:
+                if phase.selects:
                     improved = score > state.best_score
                     if improved:
                         state.best_score, state.best_epoch, state.stale = score, state.epoch, 0
@@ -343,7 +345,7 @@ class Trainer:
                     self.scheduler.step(score)
                     patience = self.training.early_stopping
                     state.stopped = patience is not None and state.stale >= patience
-                entry = {"epoch": state.epoch, "stage": stage.name, "lr": self.optimizer.param_groups[0]["lr"],
+                entry = {"epoch": state.epoch, "stage": phase.name, "lr": self.optimizer.param_groups[0]["lr"],
                          "train": train_parts, "validation": val, "improved": improved,
                          "diagnostics": diagnostics, "seconds": time.perf_counter() - epoch_start}
                 state.history.append(entry)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _grid(args: argparse.Namespace):
-    from augrgb.distill.cli import parse_set
+    from augrgb.core.config import parse_set
     from augrgb.experiments.grid import load_grid
 
     return load_grid(args.grid, parse_set(args.set))
@@ -23,8 +23,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from augrgb.atomic import write_text_atomic
-    from augrgb.errors import InputError
+    from augrgb.core.errors import InputError
+    from augrgb.core.files import write_text_atomic
     from augrgb.experiments.report import render
     from augrgb.experiments.runner import RESULTS, read_results
 
@@ -43,7 +43,7 @@ def _report(args: argparse.Namespace) -> int:
 def _probe(args: argparse.Namespace) -> int:
     import sys
 
-    from augrgb.atomic import write_text_atomic
+    from augrgb.core.files import write_text_atomic
     from augrgb.experiments.probe import probe, render
 
     modalities = [m for m in args.modalities.split(",") if m]
@@ -59,7 +59,7 @@ def _probe(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``augrgb experiments run`` and ``augrgb experiments report``."""
     group = sub.add_parser("experiments", help="run a results grid (teachers, students, seeds) and tabulate it",
-                           description="Reproduce results tables: every run of a grid (configs/results/*.yaml) is "
+                           description="Reproduce results tables: every run of a grid (augrgb/configs/results/*.yaml) is "
                                        "trained once, scored on the test subset and appended to OUT/results.jsonl.")
     commands = group.add_subparsers(dest="command", metavar="COMMAND")
     group.set_defaults(group_parser=group)
@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                           "(rerun to resume)"),
                              ("report", _report, "write OUT/results.md: mean ± std over seeds per table")):
         p = commands.add_parser(name, help=text, description=text)
-        p.add_argument("grid", help="grid YAML, or a preset name under configs/ (e.g. results/synth_dense)")
+        p.add_argument("grid", help="grid YAML, or a preset name under augrgb/configs/ (e.g. results/synth_dense)")
         p.add_argument("--out", required=True, help="results folder (runs/, results.jsonl, results.md)")
         p.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a grid field by its dotted name, value in YAML (e.g. seeds=[0])")

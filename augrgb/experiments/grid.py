@@ -1,6 +1,6 @@
 """The experiment grid as data: which teachers, students and seeds a results table needs.
 
-A grid (YAML in ``configs/results/``) names the feature store, the teacher and student presets and a
+A grid (YAML in ``augrgb/configs/results/``) names the feature store, the teacher and student presets and a
 list of student variants (KD objective, temporal filter, one swept hyper-parameter). :func:`plan`
 expands it into training tasks in dependency order: per filter and seed the teachers and the
 vanilla RGB stream first, then every variant against every teacher.
@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from augrgb.config import read_yaml, resolve_config_path, set_dotted, validate_config
+from augrgb.core.config import load_config
 from augrgb.distill.settings import StudentConfig, TeacherConfig
 
 BASELINES = ("vanilla", "teacher", "two-stream")
@@ -97,12 +97,6 @@ class Task:
         return str(self.out)
 
 
-def _config(model: type, preset: str, overrides: dict[str, Any], origin: str) -> Any:
-    data = read_yaml(resolve_config_path(preset))
-    for key, value in overrides.items():
-        set_dotted(data, key, value)
-    return validate_config(model, data, origin)
-
 
 def _filter_overrides(grid: Grid, name: str) -> dict[str, Any]:
     """The default filter keeps the presets' options; another filter runs with its own defaults."""
@@ -124,11 +118,11 @@ def plan(grid: Grid, out: str | Path) -> list[Task]:
                 if teacher not in grid.teachers_for(name):
                     continue
                 path = folder / f"teacher_{teacher}"
-                cfg = _config(TeacherConfig, preset, {**common, "out": str(path)}, f"{preset} ({name}, seed {seed})")
+                cfg = load_config(TeacherConfig, preset, sets={**common, "out": str(path)}, note=f"{name}, seed {seed}")
                 tasks.append(Task("teacher", name, seed, path, cfg, teacher=teacher))
                 teachers[teacher] = path
             path = folder / "vanilla"
-            cfg = _config(StudentConfig, grid.vanilla, {**common, "out": str(path)}, f"{grid.vanilla} ({name}, seed {seed})")
+            cfg = load_config(StudentConfig, grid.vanilla, sets={**common, "out": str(path)}, note=f"{name}, seed {seed}")
             tasks.append(Task("vanilla", name, seed, path, cfg))
             for variant in grid.variants:
                 if (variant.filter or grid.filter) != name:
@@ -140,16 +134,12 @@ def plan(grid: Grid, out: str | Path) -> list[Task]:
                     over = {**common, **variant.set, "out": str(path), "teachers": [str(teacher_path / "best.pt")]}
                     if variant.kd is not None:
                         over["kd"] = variant.kd
-                    cfg = _config(StudentConfig, grid.student, over, f"variant {variant.group}/{variant.name}")
+                    cfg = load_config(StudentConfig, grid.student, sets=over, note=f"variant {variant.group}/{variant.name}")
                     students.append(Task("student", name, seed, path, cfg, teacher=teacher, variant=variant,
                                          depends=(teacher_path,)))
     return tasks + students
 
 
 def load_grid(source: str | Path, overrides: dict[str, Any] | None = None) -> Grid:
-    """A grid from YAML (path or preset name under ``configs/``), with dotted overrides."""
-    path = resolve_config_path(source)
-    data = read_yaml(path)
-    for key, value in (overrides or {}).items():
-        set_dotted(data, key, value)
-    return validate_config(Grid, data, path)
+    """A grid from YAML (path or preset name under ``augrgb/configs/``), with dotted overrides."""
+    return load_config(Grid, source, sets=overrides)

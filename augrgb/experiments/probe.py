@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from augrgb.annotations.core import Annotations
-from augrgb.config import load_config
-from augrgb.detect.metrics.frame import frame_map
+from augrgb.core.config import load_config
+from augrgb.core.grid import SnippetGrid
 from augrgb.distill.data import FeatureSource, VideoItem, load_annotations, load_videos
 from augrgb.distill.settings import AnnotationSource, DatasetConfig
+from augrgb.metrics.frame import frame_map
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def probe(features: str | Path, annotations: str | Path, modalities: Sequence[st
     """Probe every modality of a feature store on the dataset's training and test subsets (multi-label head)."""
     config = load_config(DatasetConfig, dataset)
     ann: Annotations = load_annotations([AnnotationSource(path=str(annotations))], config)
-    source = FeatureSource(features, {"fps": config.fps, "snippet": config.snippet, "stride": config.stride})
+    source = FeatureSource(features, SnippetGrid(config.fps, config.snippet, config.stride))
     train, _ = load_videos(source, ann.subset(config.train_subset), list(modalities), "sigmoid", progress=progress)
     test, _ = load_videos(source, ann.subset(config.test_subset), list(modalities), "sigmoid", progress=progress)
     return [probe_modality(train, test, m, c=c, seed=seed) for m in modalities]

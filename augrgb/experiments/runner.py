@@ -20,9 +20,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.locks import FolderLock
 from augrgb.experiments.grid import Grid, Task, plan
-from augrgb.locks import FolderLock
 
 RESULTS = "results.jsonl"
 METRIC = "frame_mAP"
@@ -78,7 +78,7 @@ def score(task: Task, teachers: dict[str, Path], features: str, annotations: str
     """Test-subset records of a finished task: a student's own score; for the vanilla stream, per teacher,
     the vanilla, teacher and two-stream (averaged logits) rows. Each stream's record also carries its
     ``validation`` mAP (the split settings are chosen on; two-stream has none)."""
-    from augrgb.distill.evaluation import evaluate_streams
+    from augrgb.evaluate.checkpoints import evaluate_streams
 
     if task.kind == "teacher":
         return []

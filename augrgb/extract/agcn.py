@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from augrgb.distill.registry import Registry
+from augrgb.core.registry import Registry
 from augrgb.extract.graph import spatial_partition
 from augrgb.extract.skeleton_layout import NUM_JOINTS, parents
 

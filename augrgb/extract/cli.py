@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from augrgb.config import load_config
-from augrgb.errors import InputError
+from augrgb.core.config import load_config
+from augrgb.core.errors import InputError
 from augrgb.extract.settings import ExtractConfig
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def _add_grid_options(p: argparse.ArgumentParser) -> None:
     """Options shared by every extractor; unset ones fall back to --config, then to the defaults."""
-    p.add_argument("--config", help="YAML file or preset name in configs/ (e.g. i3d_rgb_25fps_16); options given here override it")
+    p.add_argument("--config", help="YAML file or preset name in augrgb/configs/ (e.g. i3d_rgb_25fps_16); options given here override it")
     p.add_argument("--fps", type=float, help="resample videos to this frame rate, by frame index (default 25)")
     p.add_argument("--snippet", type=int, help="frames per snippet, one feature vector each (default 16)")
     p.add_argument("--stride", type=int, help="frames between snippet starts (default 16; 8 for Charades-style overlap)")
@@ -207,9 +207,9 @@ def _register_pose(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--annotation-format", default="auto", help="annotation format (default: detected from the file)")
     train.add_argument("--out", required=True, metavar="CKPT", help="checkpoint file to write")
     train.add_argument("--subset", default="training", help="annotation subset to train on (default training)")
-    train.add_argument("--head", choices=["auto", "multilabel", "softmax"], default="auto",
-                       help="multilabel: sigmoid + BCE (dense datasets); softmax: classes + background (sparse); auto (default): "
-                            "multilabel when some snippet has two actions at once")
+    train.add_argument("--head", choices=["auto", "sigmoid", "softmax"], default="auto",
+                       help="sigmoid: BCE per class (dense datasets); softmax: classes + background (sparse); auto (default): "
+                            "sigmoid when some snippet has two actions at once")
     train.add_argument("--arch", default="2s-agcn", help="pose encoder: 2s-agcn (joint + bone streams, default) or agcn (joint stream)")
     train.add_argument("--widths", type=_widths, default=None, metavar="C1,C2,...",
                        help="channels of the TCN-GCN units (default the paper's 64,64,64,64,128,128,128,256,256,256); the last "

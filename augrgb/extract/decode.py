@@ -21,7 +21,7 @@ import av
 import cv2
 import numpy as np
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.extract.resample import IndexResampler, as_rate
 
 _CHUNK_FRAMES = 16  # decord get_batch size ...

@@ -1,6 +1,6 @@
 """Where extraction runs: ``local`` (processes on this machine) or ``ray`` (a pool of actors on a Ray cluster).
 
-An engine gets a job (any modality's :class:`~augrgb.extract.pipeline.Job`) and the videos still to do
+An engine gets a job (any modality's :class:`~augrgb.extract.jobs.Job`) and the videos still to do
 and yields one :class:`VideoResult` per video as it finishes. Input checks, skipping finished videos,
 the manifest and failure reports stay with the driver (``pipeline.run_batch``), so every engine behaves
 the same; workers start the job once (loading its models) and only write feature files.
@@ -17,9 +17,9 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Protocol
 
-from augrgb.distill.registry import Registry
-from augrgb.errors import InputError
-from augrgb.extract.pipeline import Job, VideoResult, Worker, attempt
+from augrgb.core.errors import InputError
+from augrgb.core.registry import Registry
+from augrgb.extract.jobs import Job, VideoResult, Worker, attempt
 
 
 class Engine(Protocol):
@@ -35,7 +35,7 @@ _PROCESS_STATE: dict[str, Worker] = {}  # per worker process: the started job, b
 
 
 def _init_worker(job: Job) -> None:
-    from augrgb.memory import bound_heap_growth
+    from augrgb.core.memory import bound_heap_growth
 
     bound_heap_growth()  # inherited under fork, not under forkserver or spawn: set it in every worker
     _PROCESS_STATE["worker"] = job.start()
@@ -115,7 +115,7 @@ class _RayWorker:
     """A Ray actor holding one started job (its encoder, flow processes ...), so the weights load once per worker."""
 
     def __init__(self, job: Job) -> None:
-        from augrgb.memory import bound_heap_growth
+        from augrgb.core.memory import bound_heap_growth
 
         bound_heap_growth()  # an actor is a fresh process: the driver's allocator settings do not reach it
         self.failure: tuple[str, str] | None = None

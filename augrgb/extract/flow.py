@@ -19,7 +19,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(previous gray frame, next gray frame), both uint8 (H, W) -> flow (H, W, 2) float32, channels (x, y)."""
@@ -135,7 +135,7 @@ _worker_fn: FlowFn | None = None
 
 def _init_worker(method: str) -> None:
     """Pool initializer: one OpenCV thread per process (the processes are the parallelism), one flow object."""
-    from augrgb.memory import bound_heap_growth
+    from augrgb.core.memory import bound_heap_growth
 
     bound_heap_growth()  # forkserver workers do not inherit the parent's allocator settings
     global _worker_fn

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.grid import iter_snippets
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
-from augrgb.extract.snippets import iter_snippets
 from augrgb.extract.transforms import Preprocess
 
 

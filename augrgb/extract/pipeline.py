@@ -13,121 +13,31 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from augrgb import __version__
-from augrgb.errors import InputError
-from augrgb.memory import bound_heap_growth
+from augrgb.core.errors import InputError
+from augrgb.core.grid import Snippet, iter_snippets
+from augrgb.core.inputs import claim_id, collect_inputs, video_id_of
+from augrgb.core.memory import bound_heap_growth
+from augrgb.core.paths import path_in, printable
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
+from augrgb.extract.engines import Engine, LocalEngine
 from augrgb.extract.flow import FlowComputer, encode_for_i3d, read_flow_images
+from augrgb.extract.jobs import Job, VideoResult
 from augrgb.extract.settings import ExtractConfig
-from augrgb.extract.snippets import Snippet, iter_snippets
 from augrgb.extract.store import FeatureStore
 from augrgb.extract.transforms import Preprocess
 from augrgb.extract.weights import load_i3d, weights_path
-from augrgb.paths import check_video_id, path_in, printable, unreadable
 
-if TYPE_CHECKING:
-    from augrgb.extract.engines import Engine
-
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 ENCODERS = {"rgb": "i3d-inceptionv1-kinetics400-rgb", "flow": "i3d-inceptionv1-kinetics400-flow"}
-
-
-def is_video_file(path: Path) -> bool:
-    """True for a file name with a video suffix (what folders are searched for by default)."""
-    return path.suffix.lower() in VIDEO_SUFFIXES
-
-
-def collect_inputs(inputs: Sequence[str | Path], folders_are_items: bool = False,
-                   accepts: Callable[[Path], bool] = is_video_file) -> list[Path]:
-    """Expand input files, folders (recursively, the files ``accepts`` takes) and list files (one path per line).
-
-    A ``.txt``/``.lst``/``.list`` file is a list file unless ``accepts`` takes it as an input itself.
-    With ``folders_are_items`` a folder is itself one input (a folder of flow images).
-    """
-    found: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir() and not folders_are_items:
-            # what the name says is an input is one, even if it cannot be read (a broken link, a folder named
-            # like a video): it is reported and recorded, never silently skipped
-            found.extend(sorted(p for p in item.rglob("*") if accepts(p) and (p.is_file() or p.is_symlink() or p.is_dir())))
-        elif item.suffix.lower() in (".txt", ".lst", ".list") and item.is_file() and not accepts(item):
-            try:
-                text = item.read_text(encoding="utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(item, f"list file is not UTF-8 text (byte {exc.start})") from None
-            for line in text.splitlines():
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    path = Path(line)
-                    found.append(path if path.is_absolute() else item.parent / path)
-        else:
-            found.append(item)
-    return found
-
-
-def video_id_of(path: Path, strip_suffix: str | None = None) -> str:
-    """The id a video is stored under: its file name without the extension (a folder's name), minus
-    ``strip_suffix`` where the name ends with it (``_rgb``: NTU's ``S001..._rgb.avi`` -> ``S001...``)."""
-    name = path.name if path.is_dir() else path.stem
-    if strip_suffix and name.endswith(strip_suffix):
-        name = name[: -len(strip_suffix)]
-    return name
-
-
-@dataclass
-class VideoResult:
-    """Outcome of one video: ``status`` is done, skipped or failed (with ``reason``)."""
-
-    video_id: str
-    source: str
-    status: str
-    reason: str | None = None
-    snippets: int = 0
-    frames: int = 0
-    flags: list[str] = field(default_factory=list)
-    traceback: str | None = None  # of an unexpected error, for STORE/errors.log
-
-
-class Worker(Protocol):
-    """A started job in one process: its models are loaded; ``extract`` stores one input or raises."""
-
-    def extract(self, video_id: str, path: Path) -> VideoResult:
-        """Extract and store one input; raises InputError (or OSError, ValueError ...) for a bad one."""
-
-    def close(self) -> None:
-        """Release what :meth:`Job.start` acquired (processes, files)."""
-
-
-class Job(Protocol):
-    """One modality's extraction, picklable so worker processes can start it: the batch loop of
-    :func:`run_batch` is the same for every modality, only what is done with one input differs."""
-
-    cfg: ExtractConfig
-    store: str
-    modality: str  # the manifest entry and progress label of this job's results
-
-    def sized(self, workers: int, cpus: int) -> Job:
-        """This job for ``workers`` inputs in parallel on ``cpus`` cores (its share of threads)."""
-
-    def is_done(self, store: FeatureStore, video_id: str) -> bool:
-        """Whether ``video_id`` already has what this job writes (skipped unless overwriting)."""
-
-    def notices(self) -> list[str]:
-        """Warnings printed once before the first input."""
-
-    def start(self) -> Worker:
-        """Load what every input needs (models) once per process; fails early on a bad setup."""
 
 
 def _batches(snippets: Iterator[Snippet], size: int) -> Iterator[list[Snippet]]:
@@ -292,29 +202,6 @@ class I3DWorker:
             self.flow.close()
 
 
-def _reason_at(exc: InputError, path: Path) -> str:
-    """The reason of an error about ``path``, keeping where in the input it is (``line 7: ...``) or what else it names."""
-    where, name = str(exc.source), str(path)
-    if where == name:
-        return exc.reason
-    if where.startswith(name + ":") and where[len(name) + 1:].isdigit():
-        return f"line {where[len(name) + 1:]}: {exc.reason}"
-    return f"{where}: {exc.reason}"
-
-
-def attempt(worker: Worker, video_id: str, path: Path) -> VideoResult:
-    """Extract one input; whatever goes wrong with it (a bad file, MemoryError, cv2.error, a bug) becomes a failed
-    result with a one-line reason, the traceback kept for the store's error log. Only an interrupt stops the batch."""
-    try:
-        return worker.extract(video_id, path)
-    except InputError as exc:
-        return VideoResult(video_id, str(path), "failed", _reason_at(exc, path))
-    except Exception as exc:  # noqa: BLE001 - one input must never end the batch
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        return VideoResult(video_id, str(path), "failed", f"{exc.__class__.__name__}: {first}",
-                           traceback=traceback.format_exc())
-
-
 def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progress: bool = True,
               id_suffix_strip: str | None = None, engine: Engine | None = None,
               report: Callable[[str], None] = print) -> list[VideoResult]:
@@ -330,17 +217,10 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
     seen: dict[str, Path] = {}
     for path in paths:
         vid = video_id_of(path, id_suffix_strip)
-        try:
-            check_video_id(vid)
-            if vid in seen:
-                raise InputError(path, f"video id '{vid}' already used by {seen[vid]}")
-            why = unreadable(path)
-            if why is not None:
-                raise InputError(path, why)
-        except InputError as exc:
-            results.append(VideoResult(vid, str(path), "failed", exc.reason))
+        reason = claim_id(vid, path, seen)
+        if reason is not None:
+            results.append(VideoResult(vid, str(path), "failed", reason))
             continue
-        seen[vid] = path
         if overwrite and store.discard_unreadable(vid):
             report(printable(f"{path}: replacing the unreadable feature file {store.path(vid).name}"))
         if not overwrite and job.is_done(store, vid):
@@ -368,8 +248,6 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
         for notice in job.notices():
             print(notice, file=sys.stderr)
         if engine is None:
-            from augrgb.extract.engines import LocalEngine  # engines import this module
-
             engine = LocalEngine()
         for res in engine.run(job, todo):
             finish(res)

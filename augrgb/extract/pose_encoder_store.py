@@ -17,13 +17,13 @@ import numpy as np
 
 from augrgb import __version__
 from augrgb.annotations import Annotations, carve_validation, label_times, read_annotations
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.files import checkpoint_sha256
+from augrgb.core.grid import num_snippets, snippet_centers
 from augrgb.extract.agcn import PAPER_WIDTHS, POSE_ENCODERS
 from augrgb.extract.pose_encoder_training import save_pose_encoder, train_pose_encoder
 from augrgb.extract.pose_snippets import cut_snippets
-from augrgb.extract.snippets import num_snippets, snippet_centers
 from augrgb.extract.store import FeatureStore
-from augrgb.extract.weights import checkpoint_sha256
 
 NEEDS_ANNOTATIONS = ("training the pose encoder needs annotations (snippet labels) of the stored videos: "
                      "augrgb extract pose-encoder train --poses STORE --annotations FILE --out encoder.pt")
@@ -82,8 +82,8 @@ def bodies_present(snippets: np.ndarray) -> int:
 
 
 def choose_head(labels: np.ndarray) -> str:
-    """``multilabel`` when some snippet has two actions at once (a dense dataset), else ``softmax``."""
-    return "multilabel" if (labels.sum(axis=1) > 1).any() else "softmax"
+    """``sigmoid`` when some snippet has two actions at once (a dense dataset), else ``softmax``."""
+    return "sigmoid" if (labels.sum(axis=1) > 1).any() else "softmax"
 
 
 def train_from_store(poses: str | Path, annotations_path: str | Path | None, out: str | Path, *,

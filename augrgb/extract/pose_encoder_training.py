@@ -19,35 +19,39 @@ from sklearn.metrics import average_precision_score
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from augrgb.atomic import replacing
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.files import replacing
 from augrgb.extract.agcn import PAPER_WIDTHS, POSE_ENCODERS
 from augrgb.extract.pose_snippets import snippets_to_tensor
 from augrgb.extract.skeletons import fit_bodies
+from augrgb.models.heads import check_head
 
 CHECKPOINT_FORMAT = "augrgb-pose-encoder"
 CHECKPOINT_VERSION = 1
 
-Kind = Literal["multilabel", "softmax"]
+Kind = Literal["sigmoid", "softmax"]
+"""The classifier heads of :mod:`augrgb.models.heads` (one name set for streams and the pose encoder)."""
 
 
 def classification_targets(labels: np.ndarray, kind: Kind) -> Tensor:
     """Training targets from multi-hot snippet labels (N, C).
 
-    ``multilabel``: the labels as floats. ``softmax``: a distribution over C + 1 classes, the last one
+    ``sigmoid``: the labels as floats. ``softmax``: a distribution over C + 1 classes, the last one
     being background (a snippet without any action); a snippet with several actions splits its mass evenly.
     """
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32)
-    if kind == "multilabel":
+    if check_head(kind) == "sigmoid":
         return labels
     background = (labels.sum(dim=1, keepdim=True) == 0).float()
     target = torch.cat([labels, background], dim=1)
     return target / target.sum(dim=1, keepdim=True)
 
 
-def classification_loss(logits: Tensor, targets: Tensor, kind: Kind) -> Tensor:
-    """BCE with logits (multilabel) or cross-entropy against (soft) class distributions (softmax)."""
-    if kind == "multilabel":
+def snippet_loss(logits: Tensor, targets: Tensor, kind: Kind) -> Tensor:
+    """The encoder's loss on a batch of snippets ``(N, K')``: BCE with logits averaged over entries (sigmoid) or
+    cross-entropy against (soft) class distributions (softmax). Streams train with
+    :func:`augrgb.models.heads.classification_loss` (padded sequences, class indices)."""
+    if check_head(kind) == "sigmoid":
         return nn.functional.binary_cross_entropy_with_logits(logits, targets)
     return nn.functional.cross_entropy(logits, targets)
 
@@ -56,7 +60,7 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, kind: Kind) -
     """Snippet-level metrics: accuracy (top-1 incl. background, or exact match at p > 0.5) and the mean
     average precision over classes with at least one positive."""
     labels = np.asarray(labels, dtype=bool)
-    if kind == "multilabel":
+    if check_head(kind) == "sigmoid":
         scores = 1.0 / (1.0 + np.exp(-logits))
         accuracy = float(((scores > 0.5) == labels).all(axis=1).mean())
     else:
@@ -98,7 +102,7 @@ def _predict(model: nn.Module, inputs: Tensor, batch_size: int, device: torch.de
                       for i in range(0, len(inputs), batch_size)]).numpy()
 
 
-def train_pose_encoder(snippet_joints: np.ndarray, snippet_labels: np.ndarray, kind: Kind = "multilabel", *,
+def train_pose_encoder(snippet_joints: np.ndarray, snippet_labels: np.ndarray, kind: Kind = "sigmoid", *,
                        epochs: int = 30, lr: float = 0.05, batch_size: int = 32, weight_decay: float = 1e-4,
                        arch: str = "2s-agcn", widths: Sequence[int] = PAPER_WIDTHS, num_person: int = 2,
                        holdout: np.ndarray | None = None, seed: int = 0, device: str | torch.device = "cpu",
@@ -112,8 +116,7 @@ def train_pose_encoder(snippet_joints: np.ndarray, snippet_labels: np.ndarray, k
     training snippets before any evaluation (:func:`recalibrate_batchnorm`). Metrics: per-epoch losses, and the returned
     model's loss, accuracy and mAP on the training (and validation) snippets.
     """
-    if kind not in ("multilabel", "softmax"):
-        raise ValueError(f"kind must be 'multilabel' or 'softmax', got {kind!r}")
+    check_head(kind)
     snippet_labels = np.asarray(snippet_labels)
     if snippet_labels.ndim != 2 or len(snippet_labels) != len(snippet_joints):
         raise ValueError(f"labels must be multi-hot (N, C) with N = {len(snippet_joints)} snippets, got {snippet_labels.shape}")
@@ -147,7 +150,7 @@ def train_pose_encoder(snippet_joints: np.ndarray, snippet_labels: np.ndarray, k
             batch = torch.from_numpy(shuffled[start:start + batch_size])
             if len(batch) < 2:  # BatchNorm needs two samples; the odd one is seen next epoch
                 continue
-            loss = classification_loss(model(inputs[batch].to(device)), targets[batch].to(device), kind)
+            loss = snippet_loss(model(inputs[batch].to(device)), targets[batch].to(device), kind)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -157,7 +160,7 @@ def train_pose_encoder(snippet_joints: np.ndarray, snippet_labels: np.ndarray, k
         if num_val:
             recalibrate_batchnorm(model, inputs[train_idx], batch_size, device)
             val_logits = torch.from_numpy(_predict(model, inputs[val_idx], batch_size, device))
-            record["val_loss"] = classification_loss(val_logits, targets[val_idx], kind).item()
+            record["val_loss"] = snippet_loss(val_logits, targets[val_idx], kind).item()
             if record["val_loss"] < best_val:
                 best_val, best_state = record["val_loss"], copy.deepcopy(model.state_dict())
         history.append(record)
@@ -171,7 +174,7 @@ def train_pose_encoder(snippet_joints: np.ndarray, snippet_labels: np.ndarray, k
     for split, idx in (("train", train_idx), ("val", val_idx)):
         if len(idx):
             logits = _predict(model, inputs[idx], batch_size, device)
-            loss = classification_loss(torch.from_numpy(logits), targets[idx], kind).item()
+            loss = snippet_loss(torch.from_numpy(logits), targets[idx], kind).item()
             metrics[split] = {"loss": loss, **classification_metrics(logits, snippet_labels[idx], kind)}
     if num_val:
         metrics["best_epoch"] = min(history, key=lambda r: r["val_loss"])["epoch"]

@@ -21,17 +21,27 @@ import torch
 from torch import nn
 
 from augrgb import __version__
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.files import checkpoint_sha256
+from augrgb.core.grid import num_snippets
+from augrgb.core.inputs import VIDEO_SUFFIXES, collect_inputs, video_id_of
+from augrgb.extract.jobs import VideoResult
 from augrgb.extract.mediapipe_pose import MODEL_COMPLEXITY, estimate_video_poses
-from augrgb.extract.pipeline import VIDEO_SUFFIXES, VideoResult, collect_inputs, run_batch, video_id_of
+from augrgb.extract.pipeline import run_batch
 from augrgb.extract.pose_encoder_training import load_pose_encoder
 from augrgb.extract.pose_snippets import encode_snippets
 from augrgb.extract.settings import ExtractConfig
-from augrgb.extract.skeletons import (MAX_GAP, READERS, fill_body_gaps, fit_bodies, looks_like_pku, person_present,
-                                      read_skeleton, resample_frames)
-from augrgb.extract.snippets import num_snippets
+from augrgb.extract.skeletons import (
+    MAX_GAP,
+    READERS,
+    fill_body_gaps,
+    fit_bodies,
+    looks_like_pku,
+    person_present,
+    read_skeleton,
+    resample_frames,
+)
 from augrgb.extract.store import FeatureStore
-from augrgb.extract.weights import checkpoint_sha256
 
 if TYPE_CHECKING:
     from augrgb.extract.engines import Engine

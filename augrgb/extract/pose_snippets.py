@@ -1,6 +1,6 @@
 """Pose snippets: cut a skeleton sequence on the snippet grid, normalise each snippet, encode it with AGCN.
 
-The grid is the RGB one (:mod:`augrgb.extract.snippets`): ``1 + ceil(max(N - snippet, 0) / stride)``
+The grid is the RGB one (:mod:`augrgb.core.grid`): ``1 + ceil(max(N - snippet, 0) / stride)``
 snippets, snippet i covering frames ``[i*stride, i*stride + snippet)``, frames past the end repeating
 the last frame.
 """
@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from augrgb.core.grid import snippet_frame_indices
 from augrgb.extract.skeleton_layout import CENTRE_JOINT, JOINT_NAMES
 from augrgb.extract.skeletons import fit_bodies
-from augrgb.extract.snippets import snippet_frame_indices
 
 _SIDES = tuple(JOINT_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
 

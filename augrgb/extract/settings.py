@@ -1,4 +1,4 @@
-"""Typed extraction settings (``configs/i3d_*.yaml`` presets validate into :class:`ExtractConfig`)."""
+"""Typed extraction settings (``augrgb/configs/i3d_*.yaml`` presets validate into :class:`ExtractConfig`)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Every reader gives float32 joints (T, M, 25, 3) in metres in the NTU RGB+D joint
 (:mod:`augrgb.extract.skeleton_layout`), M = ``max_bodies`` (2 by default); a body absent from a
 frame is all zeros. Formats: NTU RGB+D ``.skeleton`` text, PKU-MMD skeleton ``.txt`` (150 floats a
 frame) and ``.npy`` arrays (T, M, 25, 3) or (T, 25, 3). Malformed content raises
-:class:`~augrgb.errors.InputError` naming the file, the line and the reason.
+:class:`~augrgb.core.errors.InputError` naming the file, the line and the reason.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.extract.resample import IndexResampler, as_rate
 from augrgb.extract.skeleton_layout import NUM_JOINTS
 from augrgb.extract.store import load_npy

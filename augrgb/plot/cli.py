@@ -41,7 +41,7 @@ def _timeline(args: argparse.Namespace) -> int:
 
 
 def _sensitivity(args: argparse.Namespace) -> int:
-    from augrgb.errors import InputError
+    from augrgb.core.errors import InputError
     from augrgb.plot.sensitivity import plot_sensitivity
 
     reference = {}

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.plot.figure import new_figure, save_png
 
 

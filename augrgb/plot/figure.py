@@ -6,7 +6,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from augrgb.atomic import replacing
+from augrgb.core.files import replacing
 
 DPI = 120
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from augrgb.annotations import VideoAnnotation
+from augrgb.core.errors import InputError
 from augrgb.distill.losses.sequence import relation_matrix
-from augrgb.errors import InputError
 from augrgb.plot.figure import new_figure, save_png
 from augrgb.plot.segments import draw_segments
 from augrgb.plot.streams import (
@@ -62,7 +62,7 @@ def relation_panels(checkpoints: Sequence[str | Path], features: str | Path, vid
     if two_stream is not None:
         names = " + ".join(default_label(p, ck.modality) for p, ck in zip(extra, loaded[len(checkpoints):]))
         panels.append((f"two-stream: {names}", relation(two_stream_features(hs[-2], hs[-1]))))
-    return panels, snippet_times(item), target, list(loaded[0].meta["classes"])
+    return panels, snippet_times(item), target, list(loaded[0].meta.classes)
 
 
 def plot_relations(out: str | Path, checkpoints: Sequence[str | Path], features: str | Path, video: str, *,

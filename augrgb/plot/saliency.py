@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from augrgb.annotations import VideoAnnotation
+from augrgb.core.errors import InputError
 from augrgb.distill.losses.sequence import boundary_saliency
-from augrgb.errors import InputError
 from augrgb.plot.figure import new_figure, save_png
 from augrgb.plot.segments import draw_segments
 from augrgb.plot.streams import (
@@ -45,7 +45,7 @@ def saliency_curves(checkpoints: Sequence[str | Path], features: str | Path, vid
         raise InputError(f"video {video!r}", "has a single snippet: no saliency to draw")
     centres = snippet_times(item)
     curves = [(ck.label, saliency_curve(hidden_features(ck, item))) for ck in loaded]
-    return curves, (centres[1:] + centres[:-1]) / 2, target, list(loaded[0].meta["classes"])
+    return curves, (centres[1:] + centres[:-1]) / 2, target, list(loaded[0].meta.classes)
 
 
 def plot_saliency(out: str | Path, checkpoints: Sequence[str | Path], features: str | Path, video: str, *,

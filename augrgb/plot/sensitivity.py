@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.experiments.report import Stat, stat
 from augrgb.experiments.runner import read_results
 from augrgb.plot.figure import new_figure, save_png

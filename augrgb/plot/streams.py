@@ -6,20 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from augrgb.annotations import Annotations, VideoAnnotation, read_annotations
-from augrgb.distill.checkpoint import load_stream
+from augrgb.core.errors import InputError
+from augrgb.core.grid import GRID_KEYS, SnippetGrid
+from augrgb.core.paths import check_video_id
 from augrgb.distill.data import FeatureSource, VideoItem, load_video
-from augrgb.distill.stream import Stream
-from augrgb.errors import InputError
-from augrgb.extract.snippets import snippet_centers
-from augrgb.paths import check_video_id
-
-GRID_KEYS = ("fps", "snippet", "stride")
+from augrgb.models.checkpoint import StreamCheckpoint, load_stream
+from augrgb.models.stream import Stream
 
 
 @dataclass
@@ -28,11 +25,11 @@ class Checkpoint:
 
     label: str
     stream: Stream
-    meta: dict[str, Any]
+    meta: StreamCheckpoint
 
     @property
     def modality(self) -> str:
-        return str(self.meta["modality"])
+        return str(self.meta.modality)
 
 
 def default_label(path: str | Path, modality: str) -> str:
@@ -51,25 +48,25 @@ def load_checkpoints(paths: Sequence[str | Path], labels: Sequence[str] | None =
     loaded = []
     for i, path in enumerate(paths):
         stream, meta = load_stream(path)
-        loaded.append(Checkpoint(labels[i] if labels else default_label(path, meta["modality"]), stream, meta))
+        loaded.append(Checkpoint(labels[i] if labels else default_label(path, meta.modality), stream, meta))
     ref = loaded[0].meta
     for ck in loaded[1:]:
-        if ck.meta["classes"] != ref["classes"]:
-            raise InputError(ck.meta["path"], f"{len(ck.meta['classes'])} classes differ from the "
-                                              f"{len(ref['classes'])} of {ref['path']}")
-        grid, ref_grid = (tuple(m["features"].get(k) for k in GRID_KEYS) for m in (ck.meta, ref))
+        if ck.meta.classes != ref.classes:
+            raise InputError(ck.meta.path, f"{len(ck.meta.classes)} classes differ from the "
+                                              f"{len(ref.classes)} of {ref.path}")
+        grid, ref_grid = (tuple(m.features.get(k) for k in GRID_KEYS) for m in (ck.meta, ref))
         if grid != ref_grid:
-            raise InputError(ck.meta["path"], f"trained on snippet grid (fps, snippet, stride) {grid}, "
-                                              f"{ref['path']} on {ref_grid}")
+            raise InputError(ck.meta.path, f"trained on snippet grid (fps, snippet, stride) {grid}, "
+                                              f"{ref.path} on {ref_grid}")
     return loaded
 
 
 def read_checked_annotations(path: str | Path, checkpoints: Sequence[Checkpoint], fmt: str = "auto") -> Annotations:
     """Annotations whose class count matches the checkpoints'."""
     annotations = read_annotations(path, fmt)
-    classes = checkpoints[0].meta["classes"]
+    classes = checkpoints[0].meta.classes
     if annotations.num_classes != len(classes):
-        raise InputError(path, f"{annotations.num_classes} classes, the checkpoint {checkpoints[0].meta['path']} "
+        raise InputError(path, f"{annotations.num_classes} classes, the checkpoint {checkpoints[0].meta.path} "
                                f"has {len(classes)}")
     return annotations
 
@@ -87,9 +84,9 @@ def find_video(video_id: str, annotations: Annotations | None, source: str | Pat
 def load_features(features: str | Path, checkpoints: Sequence[Checkpoint], video: VideoAnnotation) -> VideoItem:
     """Every modality the checkpoints read, for one video, aligned on the checkpoints' snippet grid."""
     ref = checkpoints[0].meta
-    source = FeatureSource(features, {k: ref["features"][k] for k in GRID_KEYS})
+    source = FeatureSource(features, ref.grid)
     modalities = list(dict.fromkeys(ck.modality for ck in checkpoints))
-    return load_video(source, video, modalities, len(ref["classes"]), ref["head"])
+    return load_video(source, video, modalities, len(ref.classes), ref.head)
 
 
 def hidden_features(checkpoint: Checkpoint, item: VideoItem) -> np.ndarray:
@@ -98,7 +95,7 @@ def hidden_features(checkpoint: Checkpoint, item: VideoItem) -> np.ndarray:
     in_dim = checkpoint.stream.hparams()["in_dim"]
     if x.shape[1] != in_dim:
         raise InputError(item.video_id, f"{checkpoint.modality} features have {x.shape[1]} channels, the checkpoint "
-                                        f"{checkpoint.meta['path']} reads {in_dim}")
+                                        f"{checkpoint.meta.path} reads {in_dim}")
     checkpoint.stream.eval()
     with torch.inference_mode():
         h = checkpoint.stream(torch.from_numpy(x.astype(np.float32)).T[None], torch.ones(1, 1, item.length)).features
@@ -108,4 +105,4 @@ def hidden_features(checkpoint: Checkpoint, item: VideoItem) -> np.ndarray:
 def snippet_times(item: VideoItem) -> np.ndarray:
     """Centre time (s) of each snippet of ``item`` on its feature grid."""
     prov = next(iter(item.provenance.values()))
-    return snippet_centers(item.length, int(prov["snippet"]), int(prov["stride"]), float(prov["fps"]))
+    return SnippetGrid.of(prov).centres(item.length)

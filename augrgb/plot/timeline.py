@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from augrgb.annotations import Annotations, read_annotations
-from augrgb.detect.detections import Detection, read_activitynet_results
+from augrgb.core.errors import InputError
+from augrgb.core.paths import path_in
 from augrgb.detect.plot import plot_timeline
 from augrgb.detect.probabilities import VideoProbabilities, read_probabilities_file
-from augrgb.errors import InputError
-from augrgb.paths import path_in
+from augrgb.metrics.detections import Detection, read_activitynet_results
 from augrgb.plot.figure import DPI
 from augrgb.plot.streams import find_video
 

@@ -17,11 +17,11 @@ import numpy as np
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
+from augrgb.core.errors import InputError
 from augrgb.distill.data import FeatureSource, load_videos
-from augrgb.errors import InputError
 from augrgb.plot.figure import new_figure, save_png
 from augrgb.plot.segments import class_colour
-from augrgb.plot.streams import GRID_KEYS, hidden_features, load_checkpoints, read_checked_annotations
+from augrgb.plot.streams import hidden_features, load_checkpoints, read_checked_annotations
 
 BACKGROUND, MULTI_LABEL = -1, -2
 MAX_LEGEND = 20
@@ -73,9 +73,9 @@ def tsne_panels(checkpoints: Sequence[str | Path], features: str | Path, annotat
     loaded = load_checkpoints(checkpoints, labels)
     ann = read_checked_annotations(annotations, loaded, fmt).subset(subset)
     ref = loaded[0].meta
-    source = FeatureSource(features, {k: ref["features"][k] for k in GRID_KEYS})
-    items, _ = load_videos(source, ann, list(dict.fromkeys(ck.modality for ck in loaded)), ref["head"])
-    classes = np.concatenate([snippet_classes(item.labels, len(ref["classes"])) for item in items])
+    source = FeatureSource(features, ref.grid)
+    items, _ = load_videos(source, ann, list(dict.fromkeys(ck.modality for ck in loaded)), ref.head)
+    classes = np.concatenate([snippet_classes(item.labels, len(ref.classes)) for item in items])
     chosen = np.flatnonzero(classes != MULTI_LABEL)
     if len(chosen) > max_snippets:
         chosen = np.sort(np.random.default_rng(seed).choice(chosen, max_snippets, replace=False))
@@ -83,7 +83,7 @@ def tsne_panels(checkpoints: Sequence[str | Path], features: str | Path, annotat
     for ck in loaded:
         h = np.concatenate([hidden_features(ck, item).T for item in items])[chosen]
         panels.append(TsnePanel(ck.label, embed(h, seed), classes[chosen], silhouette(h, classes[chosen])))
-    return panels, list(ref["classes"])
+    return panels, list(ref.classes)
 
 
 def plot_tsne(out: str | Path, checkpoints: Sequence[str | Path], features: str | Path, annotations: str | Path, *,

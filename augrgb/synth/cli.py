@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 from augrgb.synth.schedule import MODES
 
 
@@ -33,12 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate, then print where things are and the label statistics."""
-    from augrgb.synth.generator import generate
+    from augrgb.synth.generator import Settings, generate
+    from augrgb.synth.preview import write_preview
     from augrgb.synth.stats import label_statistics
 
     try:
         out = generate(args.out, args.videos, args.seconds, args.mode, args.size, args.seed, args.test_fraction,
-                       max(1, args.workers), args.preview, progress=sys.stderr.isatty())
+                       max(1, args.workers), progress=sys.stderr.isatty())
+        if args.preview:
+            write_preview(out, Settings(args.videos, float(args.seconds), args.mode, args.size, args.seed,
+                                        args.test_fraction))
     except InputError as exc:
         print(f"augrgb synth: {exc}", file=sys.stderr)
         return 2

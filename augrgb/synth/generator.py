@@ -8,7 +8,7 @@ Layout written by :func:`generate`::
     OUT/classes.txt            class i on line i (0-based)
     OUT/synth.json             the settings (a rerun resumes, a mismatch is refused) and, once complete, a digest
                                of every file above: the same digest means the same benchmark, byte for byte
-    OUT/preview.png            with --preview: a contact sheet of frames from several classes and views
+    OUT/preview.png            with ``augrgb synth --preview`` (:mod:`augrgb.synth.preview`): a contact sheet of frames
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from augrgb.errors import InputError
-from augrgb.paths import check_video_id, path_in
+from augrgb.core.errors import InputError
+from augrgb.core.paths import check_video_id, path_in
 from augrgb.synth.actions import class_names
 from augrgb.synth.camera import Camera, sample_camera
 from augrgb.synth.choreography import compose
@@ -195,7 +195,7 @@ def _check_manifest(out: Path, settings: Settings) -> None:
 
 
 def generate(out_dir: str | Path, videos: int, seconds: float, mode: str = "dense", size: int = 224, seed: int = 0,
-             test_fraction: float = 0.2, workers: int = 1, preview: bool = False, progress: bool = False) -> Path:
+             test_fraction: float = 0.2, workers: int = 1, progress: bool = False) -> Path:
     """Write a benchmark of ``videos`` clips of ``seconds`` each into ``out_dir`` and return the folder.
 
     Deterministic in (videos, seconds, mode, size, seed, test_fraction). Rerunning into the same
@@ -228,10 +228,6 @@ def generate(out_dir: str | Path, videos: int, seconds: float, mode: str = "dens
     annotations = {video_id(i): {"subset": subsets[i], "duration": duration, "actions": results[i]} for i in sorted(results)}
     _atomic_write(out / "annotations.json", (json.dumps(annotations, indent=1) + "\n").encode())
     _atomic_write(out / "classes.txt", ("\n".join(class_names()) + "\n").encode())
-    if preview:
-        from augrgb.synth.preview import write_preview  # preview builds on this module
-
-        write_preview(out, settings)
     if errors:
         raise RuntimeError(f"{len(errors)} of {videos} videos failed: " + "; ".join(errors))
     digest = {"sha256": output_digest(out, videos), "files": 2 * videos + 2}

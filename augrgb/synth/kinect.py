@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from augrgb.synth.skeleton import JOINT
+from augrgb.extract.skeleton_layout import JOINT
 
 BODIES = 2  # NTU RGB+D / 2s-AGCN layout: up to two bodies per frame; the second is absent (zeros) here
 

@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from augrgb.extract.skeleton_layout import JOINT
 from augrgb.synth.generator import FPS, Settings, build_video, video_timeline
 from augrgb.synth.scene import SHIFT
 from augrgb.synth.schedule import Placed
-from augrgb.synth.skeleton import JOINT
 
 TRAILS = ((("left_wrist", "right_wrist"), (255, 230, 0)), (("left_ankle", "right_ankle"), (0, 230, 255)))
 

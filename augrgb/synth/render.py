@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from augrgb.extract.skeleton_layout import JOINT
 from augrgb.synth.camera import Camera
 from augrgb.synth.scene import ONE, SHIFT, Distractor, Scene
-from augrgb.synth.skeleton import JOINT, BodyPoints, BodyShape
+from augrgb.synth.skeleton import BodyPoints, BodyShape
 from augrgb.synth.textures import random_colour
 
 PARTS = ("skin", "hair", "shirt", "sleeve", "trousers", "legwear", "shoes")

@@ -1,12 +1,12 @@
-"""The NTU RGB+D 25-joint body: joint order, bones, body proportions and vectorised forward kinematics.
+"""The NTU RGB+D 25-joint body: body proportions and vectorised forward kinematics.
 
-Joint order is NTU RGB+D's (Kinect v2). In NTU's own 1-based numbering: 1 base of spine, 2 middle of
-spine, 3 neck, 4 head, 5 left shoulder, 6 left elbow, 7 left wrist, 8 left hand, 9 right shoulder,
-10 right elbow, 11 right wrist, 12 right hand, 13 left hip, 14 left knee, 15 left ankle, 16 left foot,
-17 right hip, 18 right knee, 19 right ankle, 20 right foot, 21 spine at the shoulders, 22 tip of the
-left hand, 23 left thumb, 24 tip of the right hand, 25 right thumb. Arrays here are 0-based (joint k
-of NTU is index k-1). Body-local axes follow Kinect's right-handed convention: x towards the actor's
-left, y up, z forwards (the way the actor faces).
+Joint order and bones are NTU RGB+D's (Kinect v2), from :mod:`augrgb.extract.skeleton_layout`. In NTU's
+own 1-based numbering: 1 base of spine, 2 middle of spine, 3 neck, 4 head, 5 left shoulder, 6 left elbow,
+7 left wrist, 8 left hand, 9 right shoulder, 10 right elbow, 11 right wrist, 12 right hand, 13 left hip,
+14 left knee, 15 left ankle, 16 left foot, 17 right hip, 18 right knee, 19 right ankle, 20 right foot,
+21 spine at the shoulders, 22 tip of the left hand, 23 left thumb, 24 tip of the right hand, 25 right
+thumb. Arrays here are 0-based (joint k of NTU is index k-1). Body-local axes follow Kinect's
+right-handed convention: x towards the actor's left, y up, z forwards (the way the actor faces).
 """
 
 from __future__ import annotations
@@ -15,22 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-JOINT_NAMES: tuple[str, ...] = (
-    "spine_base", "spine_mid", "neck", "head",
-    "left_shoulder", "left_elbow", "left_wrist", "left_hand",
-    "right_shoulder", "right_elbow", "right_wrist", "right_hand",
-    "left_hip", "left_knee", "left_ankle", "left_foot",
-    "right_hip", "right_knee", "right_ankle", "right_foot",
-    "spine_shoulder", "left_hand_tip", "left_thumb", "right_hand_tip", "right_thumb",
-)
-JOINT: dict[str, int] = {name: i for i, name in enumerate(JOINT_NAMES)}
-
-# (child, parent) in NTU's 1-based numbering, as skeleton graph models (ST-GCN, 2s-AGCN) use it.
-NTU_BONES_1BASED: tuple[tuple[int, int], ...] = (
-    (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10),
-    (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19),
-    (22, 23), (23, 8), (24, 25), (25, 12),
-)
+from augrgb.extract.skeleton_layout import JOINT
 
 LEFT, RIGHT = 0, 1
 SIDE_SIGN = (1.0, -1.0)  # +x is the actor's left

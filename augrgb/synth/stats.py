@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from augrgb.errors import InputError
+from augrgb.core.errors import InputError
 
 
 def _load(annotations: Mapping[str, Any] | str | Path) -> Mapping[str, Any]:

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from augrgb.distill.losses.base import KD_LOSSES, KDContext, KDLoss
-from augrgb.distill.masks import masked_mean, valid_snippets
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.masks import masked_mean, valid_snippets
+from augrgb.models.stream import StreamOutput
 
 PROJECTIONS: tuple[str, ...] = ("none", "linear", "mlp")
 NEGATIVE_POOLS: tuple[str, ...] = ("same-video", "other-videos", "any")

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from augrgb.distill.masks import zero_padding
-from augrgb.distill.registry import Registry
-from augrgb.distill.stream import StreamOutput
+from augrgb.core.registry import Registry
+from augrgb.models.masks import zero_padding
+from augrgb.models.stream import StreamOutput
 
 KD_LOSSES: Registry = Registry("distillation loss")
 

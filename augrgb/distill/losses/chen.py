@@ -17,7 +17,7 @@ from torch import Tensor
 from augrgb.distill.losses.base import KD_LOSSES, KDContext, KDLoss
 from augrgb.distill.losses.hint import feature_regressor, hint_mse
 from augrgb.distill.losses.logit import masked_soft_kl
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.stream import StreamOutput
 
 
 @KD_LOSSES.register("chen")

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from augrgb.distill.losses.base import KD_LOSSES, KDContext, KDLoss
-from augrgb.distill.masks import valid_snippets
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.masks import valid_snippets
+from augrgb.models.stream import StreamOutput
 
 
 def nce_loss(anchors: Tensor, contrast: Tensor, negatives: Tensor, temperature: float) -> Tensor:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from augrgb.distill.losses.base import KD_LOSSES, KDContext, KDLoss
-from augrgb.distill.masks import masked_mean
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.masks import masked_mean
+from augrgb.models.stream import StreamOutput
 
 
 def feature_regressor(student_dim: int, teacher_dim: int, always: bool = False) -> nn.Module:

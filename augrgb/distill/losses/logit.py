@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from augrgb.distill.losses.base import KD_LOSSES, KDContext, KDLoss
-from augrgb.distill.masks import masked_mean
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.masks import masked_mean
+from augrgb.models.stream import StreamOutput
 
 
 def soft_kl(student_logits: Tensor, teacher_logits: Tensor, kind: str, temperature: float = 1.0,

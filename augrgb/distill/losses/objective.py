@@ -1,8 +1,8 @@
 """The training objective ``L = w_cls L_cls + sum_i alpha_i L_i`` built from a typed config.
 
-Paper default (Augmented-RGB): atomic 300, global 100, boundary 5, N = 1 negative. Any term of
-``KD_LOSSES`` (ours or a baseline) can be switched on with its weight and options; a term's
-weight defaults to the class's ``default_weight``. With several teachers each term has its own
+Paper default (Augmented-RGB): atomic 300, global 100, boundary 5 (each class's ``default_weight``), N = 1
+negative. Any term of ``KD_LOSSES`` (ours or a baseline) can be switched on with its weight and options; a
+term's weight defaults to the class's ``default_weight``. With several teachers each term has its own
 heads per teacher and is averaged over the teachers.
 """
 
@@ -16,9 +16,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import Tensor, nn
 
-from augrgb.distill.heads import check_head, classification_loss, num_outputs
 from augrgb.distill.losses.base import KD_LOSSES, KDContext
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.heads import check_head, classification_loss, num_outputs
+from augrgb.models.stream import StreamOutput
 
 
 class TermConfig(BaseModel):
@@ -33,9 +33,14 @@ class TermConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+PAPER_TERMS: tuple[str, ...] = ("atomic", "global", "boundary")
+"""The paper's objective; each term's alpha is its class's ``default_weight`` (the one place it is written)."""
+
+
 def _paper_terms() -> dict[str, TermConfig]:
-    return {"atomic": TermConfig(weight=300.0, negatives=1, temperature=0.07),
-            "global": TermConfig(weight=100.0), "boundary": TermConfig(weight=5.0)}
+    """The paper's terms with their alphas written out (so configs and run records show them)."""
+    options = {"atomic": {"negatives": 1, "temperature": 0.07}}
+    return {name: TermConfig(weight=KD_LOSSES.get(name).default_weight, **options.get(name, {})) for name in PAPER_TERMS}
 
 
 class ObjectiveConfig(BaseModel):

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from augrgb.distill.losses.base import KD_LOSSES, KDContext, KDLoss
-from augrgb.distill.masks import video_mean
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.masks import video_mean
+from augrgb.models.stream import StreamOutput
 
 
 def pairwise_distances(x: Tensor) -> Tensor:

@@ -15,8 +15,8 @@ import torch
 from torch import Tensor
 
 from augrgb.distill.losses.base import KD_LOSSES, KDLoss
-from augrgb.distill.masks import mean_over_videos, video_mean, zero_padding
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.masks import mean_over_videos, video_mean, zero_padding
+from augrgb.models.stream import StreamOutput
 
 SALIENCY_EPS = 1e-8
 

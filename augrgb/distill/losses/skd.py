@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augrgb.distill.heads import probabilities
 from augrgb.distill.losses.base import KD_LOSSES, KDContext, KDLoss, _clean
 from augrgb.distill.losses.logit import masked_soft_kl
-from augrgb.distill.masks import video_mean
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.heads import probabilities
+from augrgb.models.masks import video_mean
+from augrgb.models.stream import StreamOutput
 
 
 def cosine_similarities(features: Tensor) -> Tensor:

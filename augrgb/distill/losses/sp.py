@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from augrgb.distill.losses.base import KD_LOSSES, KDLoss
-from augrgb.distill.masks import video_mean
-from augrgb.distill.stream import StreamOutput
+from augrgb.models.masks import video_mean
+from augrgb.models.stream import StreamOutput
 
 
 def similarity_matrix(features: Tensor) -> Tensor:

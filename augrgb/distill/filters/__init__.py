@@ -1,9 +1,0 @@
-"""Temporal filters (registry ``TEMPORAL_FILTERS``): SS-TCN (default), PDAN, TGM, one interface.
-
-``forward(x (B, C_in, T), mask (B, 1, T) float) -> H (B, hidden, T)``, zero at padded positions.
-"""
-
-from augrgb.distill.filters import pdan, ss_tcn, tgm  # noqa: F401  (register the filters)
-from augrgb.distill.filters.base import TEMPORAL_FILTERS
-
-__all__ = ["TEMPORAL_FILTERS"]
