@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from augrgb import __version__
 from augrgb.core.errors import InputError
@@ -55,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A command group called without its sub-command: show that group's help.
         (getattr(args, "group_parser", None) or parser).print_help()
         return 2
+    previous = _stop_on_sigterm()
     try:
         return int(func(args) or 0)
     except InputError as exc:  # a bad input, option or file: one line naming it and the reason
@@ -63,6 +68,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm() -> Any:
+    """Handle SIGTERM (``docker stop``, a cluster's job kill) like Ctrl-C, so temporary files are removed and
+    workers stopped; returns the previous handler (None where signals cannot be set: not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    owner = os.getpid()
+
+    def interrupt(signum: int, frame: object) -> None:
+        if os.getpid() != owner:  # a forked worker inherited the handler: end it as SIGTERM would have
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 if __name__ == "__main__":

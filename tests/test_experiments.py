@@ -110,8 +110,11 @@ def test_a_tiny_grid_runs_resumes_and_tabulates(data, tmp_path, capsys):
     assert all(0 <= r["score"] <= 1 and r["teacher"] == "pose" and r["seed"] == 0 for r in lines)
     shares = next(r["grad_share"] for r in lines if r["name"] == "augmented")  # the paper's objective: four terms
     assert set(shares) == {"cls", "atomic", "global", "boundary"} and sum(shares.values()) == pytest.approx(1.0)
+    with (out / "results.jsonl").open("a") as sink:  # what a kill during an append leaves
+        sink.write('{"group": "main", "name": "torn", "se')
     assert main(["experiments", "run", str(path), "--out", str(out), "--quiet"]) == 0  # everything recorded: no new run
     assert len((out / "results.jsonl").read_text().splitlines()) == len(lines)
+    assert (out / "results.jsonl").read_text().endswith("}\n")
     capsys.readouterr()
     assert main(["experiments", "report", str(path), "--out", str(out)]) == 0
     text = (out / "results.md").read_text()

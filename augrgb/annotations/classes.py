@@ -86,12 +86,18 @@ def parse_float(text: object, where: str, what: str) -> float:
     return value
 
 
+MAX_CLASSES = 100_000  # without a class list, labels name classes by number: more than this is a mistake, not a dataset
+
+
 def parse_label(text: object, where: str, base: int, num_classes: int | None) -> int:
     """A class id written as an integer (``3`` or ``3.0``), returned 0-based."""
     value = parse_float(text, where, "class")
     if value != int(value):
         raise InputError(where, f"class {text!r} is not an integer")
     label = int(value) - base
+    if num_classes is None and label >= MAX_CLASSES:
+        raise InputError(where, f"class {int(value)} is beyond the limit of {MAX_CLASSES} classes without a class list "
+                                "(pass the classes or num_classes)")
     if label < 0 or (num_classes is not None and label >= num_classes):
         top = f"..{num_classes - 1 + base}" if num_classes is not None else " or more"
         raise InputError(where, f"class {int(value)} outside {base}{top}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ def load_json(path: str | Path) -> Any:
             return json.load(handle)
     except json.JSONDecodeError as err:
         raise InputError(f"{path}:{err.lineno}", f"not valid JSON ({err.msg}, column {err.colno})") from None
+    except RecursionError:
+        raise InputError(path, "JSON nested too deeply to be annotations") from None
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(path, f"cannot read ({err.__class__.__name__}: {err})") from None
 
@@ -81,4 +84,24 @@ def read_annotations(path: str | Path, fmt: str = "auto", **options: Any) -> Ann
     unknown = [key for key in options if key not in taken]
     if unknown:
         raise InputError(path, f"the {name} format takes no option {unknown[0]!r} (its options: {', '.join(taken)})")
-    return reader(path, **options)
+    annotations = reader(path, **options)
+    check_times(annotations, path)
+    return annotations
+
+
+def check_times(annotations: Annotations, path: str | Path) -> None:
+    """Refuse times no video can have: negative or reversed segments, non-finite or negative durations and rates."""
+    for video in annotations:
+        where = f"{path}: video {video.video_id!r}"
+        if video.fps is not None and not (math.isfinite(video.fps) and video.fps > 0):
+            raise InputError(where, f"fps {video.fps!r} must be a positive finite number")
+        if video.duration is not None and not (math.isfinite(video.duration) and video.duration >= 0):
+            raise InputError(where, f"duration {video.duration!r} must be a finite number >= 0")
+        for seg in [*((s.start, s.end) for s in video.segments), *video.ambiguous]:
+            start, end = seg
+            if not (math.isfinite(start) and math.isfinite(end)):
+                raise InputError(where, f"segment {start}..{end} s is not finite")
+            if start < 0:
+                raise InputError(where, f"segment {start}..{end} s starts before 0")
+            if end < start:
+                raise InputError(where, f"segment {start}..{end} s ends before it starts")

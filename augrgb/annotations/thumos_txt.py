@@ -55,6 +55,9 @@ def read_thumos_txt(path: str | Path, subset: str | None = None, classes: Classe
         return videos[video_id]
 
     for label, name in enumerate(names):
+        if not name or name != Path(name).name or name in (".", ".."):
+            raise InputError(folder, f"class name {name!r} is not a plain file name (refused: its file would be read "
+                                     f"from outside {folder})")
         file = folder / f"{name}{suffix}"
         if not file.is_file():
             raise InputError(file, f"missing: class {name!r} has no annotation file")

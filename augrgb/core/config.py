@@ -41,9 +41,13 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, with a one-line error for unreadable or non-mapping files."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(path, f"cannot read YAML ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
+    except RecursionError:
+        raise InputError(path, "YAML nested too deeply to be a config") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

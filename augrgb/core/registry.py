@@ -7,6 +7,7 @@ one-line :class:`~augrgb.core.errors.InputError` listing the known names.
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -42,8 +43,18 @@ class Registry(Generic[T]):
             raise InputError(name, f"unknown {self.kind} (known: {known}{hint})") from None
 
     def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Construct the part registered under ``name`` with the given arguments."""
-        return self.get(name)(*args, **kwargs)
+        """Construct the part registered under ``name``; an option it does not take is a one-line InputError."""
+        entry = self.get(name)
+        try:
+            params = inspect.signature(entry).parameters
+        except (TypeError, ValueError):  # no introspectable signature: let the call decide
+            return entry(*args, **kwargs)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            taken = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL][len(args):]
+            unknown = [key for key in kwargs if key not in params]
+            if unknown:
+                raise InputError(name, f"the {self.kind} takes no option {unknown[0]!r} (its options: {', '.join(taken) or 'none'})")
+        return entry(*args, **kwargs)
 
     def names(self) -> list[str]:
         """Registered names, sorted."""

@@ -19,7 +19,7 @@ PRESETS = "demo"  # augrgb/configs/demo.yaml
 class DemoSize(BaseModel):
     """How big the benchmark and the models are."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     videos: int = Field(ge=2, description="benchmark videos (about 20% are held out for testing)")
     seconds: float = Field(ge=2, description="length of each video in seconds")
@@ -32,7 +32,7 @@ class DemoSize(BaseModel):
 class DemoPresets(BaseModel):
     """``augrgb/configs/demo.yaml``: the named sizes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     sizes: dict[str, DemoSize]
 
@@ -40,7 +40,7 @@ class DemoPresets(BaseModel):
 class DemoSettings(BaseModel):
     """Everything that determines a demo's outputs (recorded in ``OUT/demo.json``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     size_name: str
     size: DemoSize

@@ -75,5 +75,5 @@ def plot_timeline(path: str | Path, video_id: str, classes: Sequence[str], probs
     fig.suptitle(title or video_id, fontsize=10)
     fig.tight_layout()
     with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=dpi)
+        fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
     return Path(path)

@@ -21,7 +21,7 @@ _PARAMETER = {"threshold": "thresholds"}  # option -> decoder argument, where th
 class DetectConfig(BaseModel):
     """Options of ``augrgb detect`` (YAML via --config, or command-line options)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     decoder: str = Field("auto", description="interval decoder: auto (sparse for softmax heads, dense for sigmoid), sparse, dense, multi-threshold")
     threshold: float | None = Field(None, gt=0, le=1, description="dense: one threshold for every class (default: the checkpoint's, else 0.5)")

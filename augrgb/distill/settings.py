@@ -21,7 +21,7 @@ from augrgb.models.filters import TEMPORAL_FILTERS
 class DatasetConfig(BaseModel):
     """A dataset's conventions: classes, head, snippet grid of released features, annotation format."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(description="dataset name (for records)")
     num_classes: int = Field(ge=1, description="number of action classes K (without background)")
@@ -40,7 +40,7 @@ class DatasetConfig(BaseModel):
 class AnnotationSource(BaseModel):
     """One annotation file or folder; ``format``/``options`` default to the dataset's."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     path: str
     format: str | None = None
@@ -50,7 +50,7 @@ class AnnotationSource(BaseModel):
 class StreamConfig(BaseModel):
     """The stream's temporal filter and width (the classifier head comes from the dataset)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     filter: str = Field("ss-tcn", description="temporal filter: ss-tcn, pdan or tgm")
     hidden: int = Field(256, ge=1, description="feature width C2 of H")
@@ -68,7 +68,7 @@ class StreamConfig(BaseModel):
 class TrainingConfig(BaseModel):
     """Optimisation, batching, validation split, learning-rate schedule and early stopping."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     epochs: int = Field(50, ge=1, description="epochs (of the last step, with a two-step schedule)")
     batch_size: int = Field(32, ge=1, description="videos per batch (per process under DDP)")
@@ -86,7 +86,7 @@ class TrainingConfig(BaseModel):
 class RunConfig(BaseModel):
     """What every training run needs: data, modality, stream, optimisation, seed, device, output folder."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     dataset: DatasetConfig = Field(description="dataset conventions, or the name of a preset in augrgb/configs/")
     features: str = Field(description="feature store folder (HDF5 per video) or folder of released .npy features")
@@ -123,7 +123,7 @@ class TeacherConfig(RunConfig):
 class TwoStepConfig(BaseModel):
     """CRD's schedule (supplement): distillation alone, then classification alone."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     distill_epochs: int = Field(20, ge=1, description="step 1: epochs with classification weight 0 and the KD terms")
     freeze_filter: bool = Field(False, description="step 2: train only the classifier on the distilled filter")

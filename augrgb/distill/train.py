@@ -17,7 +17,8 @@ import yaml
 
 from augrgb.annotations import carve_validation
 from augrgb.core.errors import InputError
-from augrgb.core.files import write_text_atomic
+from augrgb.core.files import sweep_temporaries, write_text_atomic
+from augrgb.core.locks import FolderLock
 from augrgb.core.grid import SnippetGrid
 from augrgb.distill import distributed
 from augrgb.distill.data import FeatureSource, VideoItem, feature_settings, load_annotations, load_videos
@@ -25,7 +26,7 @@ from augrgb.distill.losses import ObjectiveConfig
 from augrgb.distill.settings import RunConfig, StudentConfig, TeacherConfig
 from augrgb.distill.trainer import Phase, RunResult, Teacher, Trainer, seed_everything
 from augrgb.distill.validation import dense_thresholds
-from augrgb.models.checkpoint import load_stream, save_stream
+from augrgb.models.checkpoint import load_stream, stream_payload
 from augrgb.models.stream import Stream
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,13 @@ def _check_teacher(teacher: Teacher, classes: list[str], head: str, items: Seque
 def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase], resume: bool,
          progress: bool) -> RunResult:
     ctx = distributed.setup(cfg.device)
+    lock = FolderLock(cfg.out, "run folder")
     try:
         seed_everything(cfg.seed, cfg.deterministic)
         out = Path(cfg.out)
+        if ctx.is_main:  # one run per folder: a second one would interleave its checkpoints with ours
+            lock.acquire()
+            sweep_temporaries(out)  # what a killed run left; nobody else writes here while we hold the lock
         if resume and not (out / "last.pt").is_file():
             raise InputError(out, "nothing to resume (no last.pt)")
         if not resume and (out / "last.pt").is_file():
@@ -133,12 +138,13 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase]
         info = {"role": kind, "dataset": dataset.name, "seed": cfg.seed, "teachers": teacher_info,
                 "objective": getattr(cfg, "objective", ObjectiveConfig(terms={})).model_dump(mode="json")}
 
-        def save_best(model: Stream, validation: dict[str, Any], scores: np.ndarray, targets: np.ndarray) -> None:
+        def best_checkpoint(model: Stream, validation: dict[str, Any], scores: np.ndarray,
+                            targets: np.ndarray) -> dict[str, Any]:
             thresholds = dense_thresholds(scores, targets) if dataset.head == "sigmoid" else None
-            save_stream(out / "best.pt", model, classes=annotations.classes, modality=cfg.modality,
-                        features=features, thresholds=thresholds,
-                        info={**info, "epoch": validation["epoch"],
-                              "validation": {k: v for k, v in validation.items() if k != "epoch"}})
+            return stream_payload(model, classes=annotations.classes, modality=cfg.modality,
+                                  features=features, thresholds=thresholds,
+                                  info={**info, "epoch": validation["epoch"],
+                                        "validation": {k: v for k, v in validation.items() if k != "epoch"}})
 
         header = {"kind": kind, "config": cfg.model_dump(mode="json"), "objective": info["objective"],
                   "teachers": teacher_info,
@@ -151,8 +157,9 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase]
         trainer = Trainer(stream=stream, modality=cfg.modality, teachers=teachers, phases=phases,
                           head=dataset.head, num_classes=dataset.num_classes, train_items=train_items,
                           val_items=val_items, training=cfg.training, seed=cfg.seed, amp=cfg.amp, ctx=ctx, out=out,
-                          save_best=save_best, record_header=header, fingerprint=_fingerprint(cfg, teachers),
+                          best_checkpoint=best_checkpoint, record_header=header, fingerprint=_fingerprint(cfg, teachers),
                           progress=progress)
         return trainer.run(resume)
     finally:
+        lock.release()
         distributed.teardown(ctx)

@@ -5,7 +5,9 @@ A run is a list of training :class:`Phase` (one for most runs; CRD's two steps a
 ``selects`` drives the LR schedule, early stopping and ``best.pt``; earlier phases run all their
 epochs (a phase's index and name are stored under the key ``stage`` in ``last.pt`` and the history,
 the names existing run records use). ``last.pt`` (written after every epoch) holds the weights, optimiser, scheduler, scaler,
-RNG states and history, so a resumed run continues with the same next-epoch loss.
+RNG states and history, so a resumed run continues with the same next-epoch loss. It also holds the
+best checkpoint, and is written first: ``best.pt`` is written from it afterwards, and again on resume,
+so a kill between the two writes loses no epoch and leaves nothing that resume cannot make consistent.
 """
 
 from __future__ import annotations
@@ -140,11 +142,12 @@ class Trainer:
     def __init__(self, *, stream: Stream, modality: str, teachers: Sequence[Teacher], phases: Sequence[Phase],
                  head: str, num_classes: int, train_items: Sequence[VideoItem], val_items: Sequence[VideoItem],
                  training: Any, seed: int, amp: bool, ctx: DistContext, out: str | Path,
-                 save_best: Callable[[Stream, dict[str, Any], np.ndarray, np.ndarray], None],
+                 best_checkpoint: Callable[[Stream, dict[str, Any], np.ndarray, np.ndarray], dict[str, Any]],
                  record_header: dict[str, Any], fingerprint: dict[str, Any], progress: bool = False) -> None:
         self.stream, self.modality, self.teachers, self.phases = stream, modality, list(teachers), list(phases)
         self.head, self.num_classes, self.training, self.seed = head, num_classes, training, seed
-        self.ctx, self.out, self.save_best, self.progress = ctx, Path(out), save_best, progress
+        self.ctx, self.out, self.best_checkpoint, self.progress = ctx, Path(out), best_checkpoint, progress
+        self.best: dict[str, Any] | None = None  # the best stream checkpoint so far (rank 0), saved in last.pt
         self.train_items, self.val_items = list(train_items), list(val_items)
         self.fingerprint = fingerprint
         self.dtype = amp_dtype(ctx.device, amp)
@@ -201,8 +204,13 @@ class Trainer:
             "critic_optimizer": None if self.critic_optimizer is None else self.critic_optimizer.state_dict(),
             "scaler": self.scaler.state_dict(), "rng": _rng_state(), "best_score": state.best_score,
             "best_epoch": state.best_epoch, "stale": state.stale, "stopped": state.stopped,
-            "history": state.history, "wall_seconds": state.wall_seconds,
+            "history": state.history, "wall_seconds": state.wall_seconds, "best": self.best,
         }, self.out / "last.pt")
+
+    def _save_best(self) -> None:
+        """Write ``best.pt`` from the best checkpoint that ``last.pt`` holds (after it, never before)."""
+        if self.ctx.is_main and self.best is not None:
+            save_atomic(self.best, self.out / "best.pt")
 
     def _load_state(self) -> tuple[RunState, dict[str, Any]]:
         data = load_safe(self.out / "last.pt", STATE_FORMAT)
@@ -213,6 +221,8 @@ class Trainer:
         state = RunState(data["epoch"], data["stage"], data["best_score"], data["best_epoch"], data["stale"],
                          data["stopped"], list(data["history"]), data["wall_seconds"])
         self.stream.load_state_dict(data["stream"])
+        self.best = data.get("best")
+        self._save_best()  # a kill after last.pt but before best.pt left best.pt an epoch behind
         return state, data
 
     # ------------------------------------------------------------------ epochs
@@ -329,7 +339,7 @@ class Trainer:
                     if improved:
                         state.best_score, state.best_epoch, state.stale = score, state.epoch, 0
                         if self.ctx.is_main:
-                            self.save_best(self.stream, {"epoch": state.epoch, **val}, scores, targets)
+                            self.best = self.best_checkpoint(self.stream, {"epoch": state.epoch, **val}, scores, targets)
                     else:
                         state.stale += 1
                     self.scheduler.step(score)
@@ -341,6 +351,8 @@ class Trainer:
                 state.history.append(entry)
                 state.wall_seconds = time.perf_counter() - started
                 self._save_state(state)
+                if improved:
+                    self._save_best()
                 self._log(entry, state)
         self._finish(state)
         return RunResult(self.out / "best.pt", self.out / "run.json", state.best_epoch,

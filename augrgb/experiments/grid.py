@@ -24,7 +24,7 @@ BASELINES = ("vanilla", "teacher", "two-stream")
 class Variant(BaseModel):
     """One student row of a table: a group, a name and how it differs from the base student."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     group: str = Field(description="table the row belongs to: main, ablation, kd, filters, sensitivity")
     name: str = Field(description="row name, unique within the group")
@@ -39,7 +39,7 @@ class Variant(BaseModel):
 class Grid(BaseModel):
     """A results grid: data, presets, seeds, shared overrides and the student variants."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     features: str = Field(description="feature store with rgb and every teacher modality")
     annotations: str = Field(description="annotation file (training/testing subsets)")

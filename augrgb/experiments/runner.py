@@ -2,13 +2,16 @@
 
 Tasks run in ``jobs`` worker processes with one torch thread each (on a small CPU several one-thread
 runs beat one multi-threaded run; these streams are small). Every finished task appends its records
-to ``OUT/results.jsonl`` from the parent process only, so the file is never written concurrently;
-a rerun skips the tasks already recorded and resumes an interrupted training from its ``last.pt``.
+to ``OUT/results.jsonl`` from the parent process only (one grid per OUT at a time: a second is refused),
+each task's lines in one write followed by an fsync; a rerun skips the tasks already recorded and resumes
+an interrupted training from its ``last.pt``. A last line without its newline is what a kill during an
+append leaves: readers ignore it and the next run cuts it off before appending.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -18,6 +21,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from augrgb.core.errors import InputError
+from augrgb.core.locks import FolderLock
 from augrgb.experiments.grid import Grid, Task, plan
 
 RESULTS = "results.jsonl"
@@ -126,22 +130,47 @@ def _check_record(record: Any, where: str) -> None:
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:
     """Records of a results file, one JSON object a line (missing file: none); a malformed line is an
-    :class:`InputError` naming ``file:line``."""
+    :class:`InputError` naming ``file:line``, except a torn last line (no newline: an interrupted append),
+    which is ignored."""
     path = Path(path)
     if not path.is_file():
         return []
+    text = path.read_text(encoding="utf-8", errors="replace")
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
+            if number == len(lines) and not text.endswith("\n"):
+                break  # torn by a kill mid-append; the task is not recorded and runs again
             raise InputError(where, f"not valid JSON ({exc.msg}, column {exc.colno})") from None
         _check_record(record, where)
         records.append(record)
     return records
+
+
+def cut_torn_tail(path: Path) -> bool:
+    """Cut a last line that lacks its newline (an append a kill interrupted) off ``path``; True if one was cut."""
+    if not path.is_file():
+        return False
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return False
+    with path.open("r+b") as handle:
+        handle.truncate(data.rfind(b"\n") + 1)
+        os.fsync(handle.fileno())
+    return True
+
+
+def append_records(sink: Any, records: list[dict[str, Any]]) -> None:
+    """Append ``records`` to the open results file in one write, durable before the next task is recorded."""
+    sink.write("".join(json.dumps(record) + "\n" for record in records))
+    sink.flush()
+    os.fsync(sink.fileno())
 
 
 def run_grid(grid: Grid, out: str | Path, *, jobs: int = 2, progress: bool = True,
@@ -152,7 +181,14 @@ def run_grid(grid: Grid, out: str | Path, *, jobs: int = 2, progress: bool = Tru
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out, "experiment folder"):
+        return _run_grid(grid, out, jobs, progress, report)
+
+
+def _run_grid(grid: Grid, out: Path, jobs: int, progress: bool, report: Callable[[str], None]) -> Path:
     results = out / RESULTS
+    if cut_torn_tail(results):
+        report(f"{results}: removed a torn last line (an interrupted append); its task runs again")
     done = {(r["run"], r["teacher"]) for r in read_results(results)}
     tasks = plan(grid, out)
     teachers_of = {(t.filter, t.seed): {} for t in tasks}
@@ -209,9 +245,7 @@ def run_grid(grid: Grid, out: str | Path, *, jobs: int = 2, progress: bool = Tru
                     report(f"{t.out}: failed: {records}")
                     continue
                 ready.add(t.key)
-                for record in records:
-                    sink.write(json.dumps(record) + "\n")
-                sink.flush()
+                append_records(sink, records)
     bar.close()
     if failed:
         print(f"{len(failed)} run(s) failed; rerun the same command to retry them", file=sys.stderr)

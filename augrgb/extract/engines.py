@@ -12,7 +12,8 @@ import os
 import socket
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +35,9 @@ _PROCESS_STATE: dict[str, Worker] = {}  # per worker process: the started job, b
 
 
 def _init_worker(job: Job) -> None:
+    from augrgb.core.memory import bound_heap_growth
+
+    bound_heap_growth()  # inherited under fork, not under forkserver or spawn: set it in every worker
     _PROCESS_STATE["worker"] = job.start()
 
 
@@ -41,9 +45,17 @@ def _extract_in_worker(video_id: str, path: Path) -> VideoResult:
     return attempt(_PROCESS_STATE["worker"], video_id, path)
 
 
+DIED = "worker process died (killed by the system, e.g. out of memory, or crashed)"
+
+
 @ENGINES.register("local")
 class LocalEngine:
-    """This machine: videos one after another, or in ``cfg.workers`` processes sharing the CPU threads."""
+    """This machine: videos one after another, or in ``cfg.workers`` processes sharing the CPU threads.
+
+    A worker process that dies (the out-of-memory killer, a crash in a decoder) takes no other video with
+    it: the videos that were in flight run again one at a time in a fresh worker, and the one that kills
+    its worker again is failed with that reason; the rest of the batch goes on in a fresh pool.
+    """
 
     def run(self, job: Job, todo: Sequence[tuple[str, Path]]) -> Iterator[VideoResult]:
         workers = min(job.cfg.workers, max(len(todo), 1))
@@ -56,10 +68,38 @@ class LocalEngine:
             finally:
                 worker.close()
             return
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job,)) as pool:
-            futures = [pool.submit(_extract_in_worker, vid, path) for vid, path in todo]
-            for future in as_completed(futures):
-                yield future.result()
+        pending = deque(todo)
+        while pending:
+            suspects = yield from self._pool(job, workers, pending)
+            for vid, path in suspects:  # alone, so a second death names the video that causes it
+                yield from self._pool(job, 1, deque([(vid, path)]), last_chance=True)
+
+    @staticmethod
+    def _pool(job: Job, workers: int, pending: deque, last_chance: bool = False) -> Iterator[VideoResult]:
+        """Run ``pending`` (consumed) in a pool of ``workers`` processes, at most ``workers`` in flight; returns the
+        videos in flight when a worker died (retried by the caller), or fails them when ``last_chance``."""
+        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job,))
+        running: dict[Future, tuple[str, Path]] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < workers:
+                    vid, path = pending.popleft()
+                    running[pool.submit(_extract_in_worker, vid, path)] = (vid, path)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        if not last_chance:
+                            return list(running.values())
+                        vid, path = running.pop(future)
+                        yield VideoResult(vid, str(path), "failed", DIED)
+                        continue
+                    running.pop(future)
+                    yield result
+            return []
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def import_ray() -> Any:
@@ -75,12 +115,15 @@ class _RayWorker:
     """A Ray actor holding one started job (its encoder, flow processes ...), so the weights load once per worker."""
 
     def __init__(self, job: Job) -> None:
+        from augrgb.core.memory import bound_heap_growth
+
+        bound_heap_growth()  # an actor is a fresh process: the driver's allocator settings do not reach it
         self.failure: tuple[str, str] | None = None
         try:
             self.worker = job.start()
         except InputError as exc:
             self.failure = (exc.source, exc.reason)
-        except (OSError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - reported as one line by the driver
             first = str(exc).splitlines()[0] if str(exc) else ""
             self.failure = (f"Ray worker on {socket.gethostname()}", f"{exc.__class__.__name__}: {first}")
 

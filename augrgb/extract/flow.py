@@ -135,6 +135,9 @@ _worker_fn: FlowFn | None = None
 
 def _init_worker(method: str) -> None:
     """Pool initializer: one OpenCV thread per process (the processes are the parallelism), one flow object."""
+    from augrgb.core.memory import bound_heap_growth
+
+    bound_heap_growth()  # forkserver workers do not inherit the parent's allocator settings
     global _worker_fn
     cv2.setNumThreads(1)
     _worker_fn = make_flow_fn(method)
@@ -355,10 +358,13 @@ def _read_pair_images(folder: Path) -> Iterator[np.ndarray]:
     if not found:
         raise InputError(folder, "no flow images (expected x_00001.jpg, y_00001.jpg, ...)")
     count = max(index for _, index in found)
-    for axis in "xy":
-        missing = [i for i in range(1, count + 1) if (axis, i) not in found]
-        if missing or (axis, 0) in found:
-            name = f"{axis}_{missing[0]:05d} missing" if missing else f"{axis}_00000 present"
+    for axis in "xy":  # without listing 1..count: a stray x_9999999999.jpg must not build a huge list
+        indices = sorted(i for a, i in found if a == axis and i > 0)
+        missing = next((n for n, i in enumerate(indices, 1) if i != n), None)
+        if missing is None and len(indices) < count:
+            missing = len(indices) + 1
+        if missing is not None or (axis, 0) in found:
+            name = f"{axis}_{missing:05d} missing" if missing is not None else f"{axis}_00000 present"
             raise InputError(folder, f"flow image {name} (x and y images must be numbered 1..{count})")
     size: tuple[int, int] | None = None
     for index in range(1, count + 1):

@@ -4,6 +4,7 @@ into a failed result). Shared by the batch loop (``pipeline``) and the engines."
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -66,10 +67,11 @@ def _reason_at(exc: InputError, path: Path) -> str:
 
 
 def attempt(worker: Worker, video_id: str, path: Path) -> VideoResult:
-    """Extract one input; any bad input becomes a failed result with a one-line reason."""
+    """Extract one input; whatever goes wrong with it (a bad file, MemoryError, cv2.error, a bug) becomes a failed
+    result with a one-line reason, the traceback kept for the store's error log. Only an interrupt stops the batch."""
     try:
         return worker.extract(video_id, path)
     except InputError as exc:
         return VideoResult(video_id, str(path), "failed", _reason_at(exc, path))
-    except (OSError, RuntimeError, ValueError) as exc:
-        return VideoResult(video_id, str(path), "failed", error_reason(exc))
+    except Exception as exc:  # noqa: BLE001 - one input must never end the batch
+        return VideoResult(video_id, str(path), "failed", error_reason(exc), traceback=traceback.format_exc())

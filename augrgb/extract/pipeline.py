@@ -26,7 +26,7 @@ from augrgb.core.errors import InputError
 from augrgb.core.grid import Snippet, iter_snippets
 from augrgb.core.inputs import claim_id, collect_inputs, video_id_of
 from augrgb.core.memory import bound_heap_growth
-from augrgb.core.paths import path_in
+from augrgb.core.paths import path_in, printable
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.engines import Engine, LocalEngine
@@ -211,6 +211,7 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
     """
     bound_heap_growth()  # worker processes inherit it; long videos keep a bounded peak RSS
     store = FeatureStore(job.store)
+    store.sweep()  # what killed writers left
     results: list[VideoResult] = []
     todo: list[tuple[str, Path]] = []
     seen: dict[str, Path] = {}
@@ -220,13 +221,15 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
         if reason is not None:
             results.append(VideoResult(vid, str(path), "failed", reason))
             continue
+        if overwrite and store.discard_unreadable(vid):
+            report(printable(f"{path}: replacing the unreadable feature file {store.path(vid).name}"))
         if not overwrite and job.is_done(store, vid):
             results.append(VideoResult(vid, str(path), "skipped", "already extracted"))
         else:
             todo.append((vid, path))
     for res in results:
         if res.status == "failed":
-            report(f"{res.source}: {res.reason}")
+            report(printable(f"{res.source}: {res.reason}"))
             store.record(res.video_id, job.modality, "failed", res.source, res.reason)
 
     bar = tqdm(total=len(todo), desc=f"{job.modality} features", unit="video", disable=not progress or not todo)
@@ -236,7 +239,9 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
         store.record(res.video_id, job.modality, res.status, res.source, res.reason,
                      snippets=res.snippets, frames=res.frames, flags=res.flags)
         if res.status == "failed":
-            (bar.write if progress else report)(f"{res.source}: {res.reason}")
+            (bar.write if progress else report)(printable(f"{res.source}: {res.reason}"))
+            if res.traceback:
+                store.log_error(res.source, res.traceback)
         bar.update(1)
 
     if todo:

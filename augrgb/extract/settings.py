@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class ExtractConfig(BaseModel):
     """How videos become snippet features; stored with every feature file as provenance."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     fps: float = Field(25.0, gt=0, description="frames per second the video is resampled to (by frame index)")
     snippet: int = Field(16, ge=1, description="frames per snippet; one feature vector per snippet")

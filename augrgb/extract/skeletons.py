@@ -18,6 +18,7 @@ import numpy as np
 from augrgb.core.errors import InputError
 from augrgb.extract.resample import IndexResampler, as_rate
 from augrgb.extract.skeleton_layout import NUM_JOINTS
+from augrgb.extract.store import load_npy
 
 KINECT_FPS = 30.0  # NTU RGB+D and PKU-MMD were both recorded with Kinect v2 at 30 frames/s
 NTU_BODY_VALUES = 10  # bodyID clippedEdges handLeft(Confidence,State) handRight(Confidence,State) isRestricted leanX leanY trackingState
@@ -77,7 +78,9 @@ class _Lines:
             raise InputError(path, "not a text file (undecodable bytes)") from None
         except OSError as exc:
             raise InputError(path, f"cannot read ({exc.strerror or exc.__class__.__name__})") from None
-        self._lines: Iterator[tuple[int, str]] = ((n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip())
+        numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        self.count = len(numbered)  # non-blank lines: a bound on what the file can declare
+        self._lines: Iterator[tuple[int, str]] = iter(numbered)
         self.lineno = 0
 
     def error(self, reason: str) -> InputError:
@@ -153,6 +156,8 @@ def read_ntu_skeleton(path: str | Path, max_bodies: int = 2) -> Skeleton:
     """
     lines = _Lines(Path(path))
     num_frames = lines.integer("frame count")
+    if num_frames > lines.count - 1:  # every frame has at least its body-count line; checked before allocating
+        raise lines.error(f"declares {num_frames} frames but the file has only {lines.count - 1} more lines")
     tracks: dict[tuple[str, int], np.ndarray] = {}
     for t in range(num_frames):
         num_bodies = lines.integer(f"body count of frame {t + 1}")
@@ -187,11 +192,7 @@ def read_pku_skeleton(path: str | Path, max_bodies: int = 2) -> Skeleton:
 def read_npy_skeleton(path: str | Path, max_bodies: int = 2) -> Skeleton:
     """Read a ``.npy`` array (T, M, 25, 3) or (T, 25, 3) (one body) of joint positions in metres."""
     path = Path(path)
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise InputError(path, f"cannot read as a .npy array ({reason})") from None
+    array = load_npy(path)
     if array.ndim == 3:
         array = array[:, None]
     if array.ndim != 4 or array.shape[2:] != (NUM_JOINTS, 3):

