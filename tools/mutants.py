@@ -1,0 +1,268 @@
+"""Plant small model bugs one at a time in a copy of the repository and check that the tests catch each.
+
+Each mutant replaces one exact snippet of source (it must occur exactly once) in a temporary copy of
+the tree, runs the test files that cover that module against the copy (``-m "not slow" -x``) and is
+*killed* when pytest fails, *survived* when it passes. The bug kinds are those of issue 20 (L_atomic,
+temporal filters, classification loss) plus the analogues for the L_atomic options and the L_cls
+reduction of issue 14, and a few for L_global / L_boundary and interval decoding.
+
+Usage (from the repository root)::
+
+    python tools/mutants.py                      # every mutant against this tree's tests
+    python tools/mutants.py --source DIR         # against another tree (e.g. an older commit's export)
+    python tools/mutants.py --only atomic-        # mutants whose id starts with a prefix
+    python tools/mutants.py --markdown out.md     # also write the table
+
+Run it under ``nice -n 15 env OMP_NUM_THREADS=1`` on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ATOMIC = "augrgb/distill/losses/atomic.py"
+HEADS = "augrgb/distill/heads.py"
+SS_TCN = "augrgb/distill/filters/ss_tcn.py"
+PDAN = "augrgb/distill/filters/pdan.py"
+TGM = "augrgb/distill/filters/tgm.py"
+SEQUENCE = "augrgb/distill/losses/sequence.py"
+INTERVALS = "augrgb/detect/intervals.py"
+
+OBJECTIVE_TESTS = ("tests/test_known_answers_atomic.py", "tests/test_objective.py", "tests/test_distill_losses.py")
+CLS_TESTS = ("tests/test_known_answers_atomic.py", "tests/test_objective.py", "tests/test_distill_models.py")
+FILTER_TESTS = ("tests/test_known_answers_filters.py", "tests/test_distill_models.py")
+SEQUENCE_TESTS = ("tests/test_distill_losses.py",)
+INTERVAL_TESTS = ("tests/test_detect_intervals.py",)
+_VIDEO_MEAN = '__import__("augrgb.distill.masks", fromlist=["x"]).video_mean'  # per-video mean, without an import edit
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One planted bug: replace ``old`` by ``new`` in ``path``; ``tests`` are the files run against it."""
+
+    id: str
+    what: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    # ---- L_atomic (issue 20's four)
+    Mutant("atomic-student-negatives", "negatives taken from the student instead of the teacher", ATOMIC,
+           "return info_nce(z_s, z_t, z_t, negatives", "return info_nce(z_s, z_t, z_s, negatives", OBJECTIVE_TESTS),
+    Mutant("atomic-wrong-positive", "positive paired with the wrong snippet", ATOMIC,
+           "return info_nce(z_s, z_t, z_t, negatives", "return info_nce(z_s, z_t.roll(1, 0), z_t, negatives",
+           OBJECTIVE_TESTS),
+    Mutant("atomic-teacher-unnormalised", "teacher features not L2-normalised", ATOMIC,
+           "z_t = F.normalize(self.teacher_head(valid_snippets(teacher.features, mask)), dim=-1)",
+           "z_t = self.teacher_head(valid_snippets(teacher.features, mask))", OBJECTIVE_TESTS),
+    Mutant("atomic-student-unnormalised", "student features not L2-normalised", ATOMIC,
+           "z_s = F.normalize(self.student_head(valid_snippets(student.features, mask)), dim=-1)",
+           "z_s = self.student_head(valid_snippets(student.features, mask))", OBJECTIVE_TESTS),
+    Mutant("atomic-temperature-ignored", "temperature ignored", ATOMIC,
+           "logits = torch.cat([positive, negative], dim=1) / temperature",
+           "logits = torch.cat([positive, negative], dim=1)", OBJECTIVE_TESTS),
+    Mutant("atomic-temperature-multiplied", "logits multiplied by the temperature", ATOMIC,
+           "logits = torch.cat([positive, negative], dim=1) / temperature",
+           "logits = torch.cat([positive, negative], dim=1) * temperature", OBJECTIVE_TESTS),
+    Mutant("atomic-skipped-anchors-count", "anchors without a negative still averaged in", ATOMIC,
+           "return masked_mean(-torch.log_softmax(logits, dim=1)[:, 0], valid.float())",
+           "return masked_mean(-torch.log_softmax(logits, dim=1)[:, 0], torch.ones_like(valid.float()))",
+           OBJECTIVE_TESTS),
+    # ---- L_atomic options (issue 14)
+    Mutant("atomic-head-none-is-linear", "student_head none builds a linear layer", ATOMIC,
+           "        return nn.Identity()\n", "        return nn.Linear(in_dim, out_dim)\n", OBJECTIVE_TESTS),
+    Mutant("atomic-head-linear-is-mlp", "linear head built as an MLP", ATOMIC,
+           "    if kind == \"linear\":\n        return nn.Linear(in_dim, out_dim)",
+           "    if kind == \"linear\":\n        return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(), "
+           "nn.Linear(in_dim, out_dim))", OBJECTIVE_TESTS),
+    Mutant("atomic-mlp-without-relu", "MLP head without its non-linearity", ATOMIC,
+           "nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))",
+           "nn.Sequential(nn.Linear(in_dim, in_dim), nn.Identity(), nn.Linear(in_dim, out_dim))", OBJECTIVE_TESTS),
+    Mutant("atomic-embedding-dim", "a side without a head projected to projection_dim anyway", ATOMIC,
+           "    return student_dim if student_head == \"none\" else projection_dim",
+           "    return projection_dim", OBJECTIVE_TESTS),
+    Mutant("atomic-teacher-head-always-trainable", "teacher_head_trainable ignored", ATOMIC,
+           ".requires_grad_(teacher_head_trainable)", ".requires_grad_(True)", OBJECTIVE_TESTS),
+    Mutant("atomic-teacher-head-is-student-head", "teacher embedded by the student head", ATOMIC,
+           "z_t = F.normalize(self.teacher_head(", "z_t = F.normalize(self.student_head(", OBJECTIVE_TESTS),
+    Mutant("atomic-pool-same-video-swapped", "same-video pool takes other videos", ATOMIC,
+           "    if pool == \"same-video\":\n        allowed &= videos[rows, None] == videos[None, :]",
+           "    if pool == \"same-video\":\n        allowed &= videos[rows, None] != videos[None, :]", OBJECTIVE_TESTS),
+    Mutant("atomic-pool-other-videos-keeps-own", "other-videos pool keeps the anchor's own video", ATOMIC,
+           "    elif pool == \"other-videos\":\n        allowed &= videos[rows, None] != videos[None, :]",
+           "    elif pool == \"other-videos\":\n        allowed &= videos[rows, None] == videos[rows, None]",
+           OBJECTIVE_TESTS),
+    Mutant("atomic-pool-option-dropped", "the loss ignores negative_pool", ATOMIC,
+           "self.negative_pool, self.label_disjoint)", "\"any\", self.label_disjoint)", OBJECTIVE_TESTS),
+    Mutant("atomic-label-disjoint-ignored", "label_disjoint ignored by the sampler", ATOMIC,
+           "    if label_disjoint:\n        allowed &=", "    if False:\n        allowed &=", OBJECTIVE_TESTS),
+    Mutant("atomic-label-disjoint-dropped", "the loss ignores label_disjoint", ATOMIC,
+           "self.negative_pool, self.label_disjoint)", "self.negative_pool, False)", OBJECTIVE_TESTS),
+    Mutant("atomic-same-label-negatives", "snippets of the same label set admitted as negatives", ATOMIC,
+           "allowed = groups[rows, None] != groups[None, :]", "allowed = groups[rows, None] == groups[rows, None]",
+           OBJECTIVE_TESTS),
+    Mutant("atomic-sampler-not-uniform", "sampler always takes the first admissible negative", ATOMIC,
+           "indices[rows] = torch.multinomial(weights, n, replacement=True, generator=generator)",
+           "indices[rows] = weights.argmax(1, keepdim=True).expand(-1, n)", OBJECTIVE_TESTS),
+    Mutant("atomic-multihot-threshold", "multi-hot labels read as any positive value", ATOMIC,
+           "return labels > 0.5", "return labels > 0", OBJECTIVE_TESTS),
+    # ---- L_cls
+    Mutant("cls-sum-is-mean", "sum-classes averages over classes", HEADS,
+           "return masked_mean(per_entry.sum(1), mask[:, 0])", "return masked_mean(per_entry.mean(1), mask[:, 0])",
+           CLS_TESTS),
+    Mutant("cls-mean-is-sum", "mean-classes sums over classes", HEADS,
+           "return masked_mean(per_entry, mask)", "return masked_mean(per_entry.sum(1), mask[:, 0])", CLS_TESTS),
+    Mutant("cls-sigmoid-per-video", "sigmoid batch averaged per video", HEADS,
+           "return masked_mean(per_entry.sum(1), mask[:, 0])", f"return {_VIDEO_MEAN}(per_entry.sum(1), mask[:, 0])",
+           CLS_TESTS),
+    Mutant("cls-softmax-per-video", "softmax batch averaged per video instead of per snippet", HEADS,
+           "return masked_mean(per_snippet, mask[:, 0])", f"return {_VIDEO_MEAN}(per_snippet, mask[:, 0])", CLS_TESTS),
+    Mutant("cls-padding-counted", "padded snippets counted in the mean", HEADS,
+           "return masked_mean(per_entry.sum(1), mask[:, 0])",
+           "return per_entry.sum(1).mean()", CLS_TESTS),
+    Mutant("cls-default-mean-classes", "default reduction is mean-classes", HEADS,
+           "reduction: str = \"sum-classes\") -> Tensor:", "reduction: str = \"mean-classes\") -> Tensor:", CLS_TESTS),
+    # ---- temporal filters
+    Mutant("sstcn-dilation-1", "SS-TCN with every dilation 1", SS_TCN,
+           "DilatedResidualLayer(2 ** i, hidden, dropout)", "DilatedResidualLayer(1, hidden, dropout)", FILTER_TESTS),
+    Mutant("sstcn-dilation-off-by-one", "SS-TCN dilations 2, 4, 8, ...", SS_TCN,
+           "DilatedResidualLayer(2 ** i, hidden, dropout)", "DilatedResidualLayer(2 ** (i + 1), hidden, dropout)",
+           FILTER_TESTS),
+    Mutant("sstcn-no-residual", "SS-TCN layer without its residual", SS_TCN,
+           "return (x + out) * mask", "return out * mask", FILTER_TESTS),
+    Mutant("pdan-padding-in-softmax", "PDAN lets padded or outside positions into its softmax", PDAN,
+           ".masked_fill(~allowed, float(\"-inf\"))", "", FILTER_TESTS),
+    Mutant("pdan-no-relative-position", "PDAN without its relative-position term", PDAN,
+           "values = _window(self.value(x), self.dilation) + self.relative_position",
+           "values = _window(self.value(x), self.dilation)", FILTER_TESTS),
+    Mutant("pdan-keys-as-values", "PDAN uses the keys as values (no value projection)", PDAN,
+           "values = _window(self.value(x), self.dilation)", "values = _window(self.key(x), self.dilation)",
+           FILTER_TESTS),
+    Mutant("pdan-dilation-1", "PDAN with every dilation 1", PDAN,
+           "PDANBlock(2 ** i, hidden, dropout)", "PDANBlock(1, hidden, dropout)", FILTER_TESTS),
+    Mutant("pdan-softmax-over-channels", "PDAN softmax over channels instead of window positions", PDAN,
+           "weights = torch.softmax(scores, dim=-1)", "weights = torch.softmax(scores.clamp(min=-1e4), dim=1)",
+           FILTER_TESTS),
+    Mutant("tgm-mean-over-channels", "TGM averages instead of taking the max over channels", TGM,
+           "sub_events = sub_events.max(dim=1).values", "sub_events = sub_events.mean(dim=1)", FILTER_TESTS),
+    Mutant("tgm-sum-over-channels", "TGM sums over channels", TGM,
+           "sub_events = sub_events.max(dim=1).values", "sub_events = sub_events.sum(dim=1)", FILTER_TESTS),
+    # ---- L_global / L_boundary
+    Mutant("global-not-centred", "relation matrix without centring", SEQUENCE,
+           "h = h - h.mean(dim=1, keepdim=True)", "h = h", SEQUENCE_TESTS),
+    Mutant("boundary-not-normalised", "saliency not divided by its maximum", SEQUENCE,
+           "return saliency / (saliency.amax(dim=1, keepdim=True) + SALIENCY_EPS), valid",
+           "return saliency, valid", SEQUENCE_TESTS),
+    # ---- interval decoding
+    Mutant("intervals-end-not-clipped", "interval end not clipped at the last frame", INTERVALS,
+           "min(last * self.stride + self.snippet, self.frames) / self.fps",
+           "(last * self.stride + self.snippet) / self.fps", INTERVAL_TESTS),
+    Mutant("intervals-threshold-strict", "dense threshold compared strictly", INTERVALS,
+           "for first, last in runs(p >= threshold):", "for first, last in runs(p > threshold):", INTERVAL_TESTS),
+    Mutant("intervals-gap-strict", "gap closing excludes a gap of exactly close_gap", INTERVALS,
+           "<= close_gap + _EPS:", "< close_gap - _EPS:", INTERVAL_TESTS),
+    Mutant("intervals-run-off-by-one", "runs end one snippet late", INTERVALS,
+           "return [(int(a), int(b) - 1) for a, b", "return [(int(a), int(b)) for a, b", INTERVAL_TESTS),
+)
+
+_IGNORE = shutil.ignore_patterns(".git", ".venv*", "__pycache__", ".pytest_cache", ".hypothesis", "runs", "*.pyc")
+
+
+def copy_tree(source: Path, dest: Path) -> None:
+    """Copy the repository at ``source`` (without VCS, venvs and caches) to ``dest``."""
+    shutil.copytree(source, dest, ignore=_IGNORE)
+
+
+def apply(tree: Path, mutant: Mutant) -> str:
+    """Plant ``mutant`` in ``tree``; returns the original text of the file (to restore it)."""
+    path = tree / mutant.path
+    text = path.read_text()
+    count = text.count(mutant.old)
+    if count != 1:
+        raise SystemExit(f"{mutant.id}: the snippet to replace occurs {count} times in {mutant.path}")
+    path.write_text(text.replace(mutant.old, mutant.new))
+    return text
+
+
+def run_tests(tree: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, float]:
+    """Run the existing files of ``tests`` in ``tree``: ``killed``, ``survived`` or ``no-tests``, and the seconds."""
+    files = [t for t in tests if (tree / t).is_file()]
+    if not files:
+        return "no-tests", 0.0
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tree)}
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", *files]
+    start = time.monotonic()
+    try:
+        rc = subprocess.run(cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            timeout=timeout).returncode
+    except subprocess.TimeoutExpired:
+        return "killed (timeout)", time.monotonic() - start
+    seconds = time.monotonic() - start
+    if rc == 0:
+        return "survived", seconds
+    if rc == 5:
+        return "no-tests", seconds
+    return "killed", seconds
+
+
+def check_imports_copy(tree: Path) -> None:
+    """Fail unless ``import augrgb`` inside the copy resolves to the copy (not an installed tree)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, "-c", "import augrgb; print(augrgb.__file__)"], cwd=tree, env=env,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    if not Path(out).resolve().is_relative_to(tree.resolve()):
+        raise SystemExit(f"augrgb imports from {out}, not from the copy {tree}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected mutants and print (and optionally write) killed/survived per mutant."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", type=Path, default=ROOT, help="repository tree to copy (default: this one)")
+    parser.add_argument("--only", default="", help="run only mutants whose id starts with this prefix")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per mutant before it counts as killed")
+    parser.add_argument("--markdown", type=Path, help="write the result table here")
+    args = parser.parse_args(argv)
+
+    selected = [m for m in MUTANTS if m.id.startswith(args.only)]
+    rows: list[tuple[Mutant, str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="augrgb-mutants-") as tmp:
+        tree = Path(tmp) / "repo"
+        copy_tree(args.source.resolve(), tree)
+        check_imports_copy(tree)
+        baseline, seconds = run_tests(tree, tuple(sorted({t for m in selected for t in m.tests})), args.timeout)
+        print(f"unmutated tree: {baseline} ({seconds:.0f} s)", flush=True)
+        if baseline != "survived":
+            raise SystemExit("the tests fail (or are missing) on the unmutated tree: nothing to measure")
+        for mutant in selected:
+            original = apply(tree, mutant)
+            try:
+                outcome, seconds = run_tests(tree, mutant.tests, args.timeout)
+            finally:
+                (tree / mutant.path).write_text(original)
+            rows.append((mutant, outcome, seconds))
+            print(f"{outcome:>16}  {mutant.id:<40} {seconds:5.0f} s  {mutant.what}", flush=True)
+    killed = sum(outcome.startswith("killed") for _, outcome, _ in rows)
+    print(f"\nkilled {killed} of {len(rows)}; survived {sum(o == 'survived' for _, o, _ in rows)}")
+    if args.markdown:
+        lines = ["| mutant | bug | module | result |", "| --- | --- | --- | --- |"]
+        lines += [f"| `{m.id}` | {m.what} | `{m.path}` | {outcome} |" for m, outcome, _ in rows]
+        lines.append(f"\nkilled {killed} of {len(rows)}")
+        args.markdown.write_text("\n".join(lines) + "\n")
+    return 0 if killed == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
