@@ -197,25 +197,29 @@ def apply(tree: Path, mutant: Mutant) -> str:
     return text
 
 
-def run_tests(tree: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, float]:
-    """Run the existing files of ``tests`` in ``tree``: ``killed``, ``survived`` or ``no-tests``, and the seconds."""
+def run_tests(tree: Path, tests: tuple[str, ...], timeout: float, together: bool = False) -> tuple[str, float]:
+    """Run the existing files of ``tests`` in ``tree``: ``killed``, ``survived`` or ``no-tests``, and the seconds.
+
+    File by file in the given order, stopping at the first failure (a mutant is killed by any one file), unless
+    ``together`` (one pytest run over all of them, as for the unmutated tree).
+    """
     files = [t for t in tests if (tree / t).is_file()]
     if not files:
         return "no-tests", 0.0
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tree)}
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", *files]
     start = time.monotonic()
-    try:
-        rc = subprocess.run(cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            timeout=timeout).returncode
-    except subprocess.TimeoutExpired:
-        return "killed (timeout)", time.monotonic() - start
-    seconds = time.monotonic() - start
-    if rc == 0:
-        return "survived", seconds
-    if rc == 5:
-        return "no-tests", seconds
-    return "killed", seconds
+    ran = False
+    for group in ([files] if together else [[f] for f in files]):
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", *group]
+        try:
+            rc = subprocess.run(cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            return "killed (timeout)", time.monotonic() - start
+        if rc not in (0, 5):
+            return "killed", time.monotonic() - start
+        ran = ran or rc == 0
+    return ("survived" if ran else "no-tests"), time.monotonic() - start
 
 
 def check_imports_copy(tree: Path) -> None:
@@ -242,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         tree = Path(tmp) / "repo"
         copy_tree(args.source.resolve(), tree)
         check_imports_copy(tree)
-        baseline, seconds = run_tests(tree, tuple(sorted({t for m in selected for t in m.tests})), args.timeout)
+        baseline, seconds = run_tests(tree, tuple(sorted({t for m in selected for t in m.tests})), args.timeout,
+                                      together=True)
         print(f"unmutated tree: {baseline} ({seconds:.0f} s)", flush=True)
         if baseline != "survived":
             raise SystemExit("the tests fail (or are missing) on the unmutated tree: nothing to measure")
