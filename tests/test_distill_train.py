@@ -184,3 +184,9 @@ def test_scalar_logger_writes_events_or_says_once_why_not(tmp_path, monkeypatch,
         assert len(notices) == 1 and not (tmp_path / "tb0").exists()
     else:
         assert list((tmp_path / "tb0").glob("events.out.tfevents.*"))
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        for i in range(2):                               # what was logged reads back: train/cls = 0.5 at step 1
+            events = EventAccumulator(str(tmp_path / f"tb{i}"))
+            events.Reload()
+            assert [(e.step, e.value) for e in events.Scalars("train/cls")] == [(1, 0.5)]

@@ -133,7 +133,7 @@ def test_resampling_is_the_decoders_frame_index_rule(tmp_path):
     assert list(stored) == decoded and len(decoded) == math.ceil(47 * 25 / 30)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(frames=st.integers(1, 70), snippet=st.integers(1, 20), data=st.data())
 def test_pose_snippet_indices_are_the_stream_grid(frames, snippet, data):
     stride = data.draw(st.integers(1, snippet))

@@ -190,14 +190,14 @@ def frame_problem(draw):
     return scores, labels
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(frame_problem())
 def test_property_perfect_scores_give_one(problem):
     _, labels = problem
     assert frame_map(labels.astype(float), labels).mAP == 1.0
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(frame_problem(), st.randoms(use_true_random=False))
 def test_property_frame_order_does_not_matter(problem, rnd):
     scores, labels = problem
@@ -206,7 +206,7 @@ def test_property_frame_order_does_not_matter(problem, rnd):
     assert frame_map(scores[order], labels[order]).ap == pytest.approx(frame_map(scores, labels).ap, abs=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(frame_problem())
 def test_property_a_lower_scored_negative_never_raises_ap(problem):
     scores, labels = problem

@@ -197,6 +197,54 @@ def apply(tree: Path, mutant: Mutant) -> str:
     return text
 
 
+PRELOAD = ("torch", "numpy", "scipy", "sklearn", "h5py", "yaml", "pydantic", "matplotlib", "hypothesis", "pytest")
+"""Heavy third-party modules imported once in the parent: each test run is a fork that inherits them, so a run
+costs the project's own imports and the tests, not a fresh torch import (minutes on a loaded machine)."""
+
+
+def preload() -> None:
+    """Import :data:`PRELOAD` (those installed) before any fork; the project itself is never imported here."""
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def _pytest_in_fork(tree: Path, args: list[str], timeout: float) -> int | None:
+    """``pytest.main(args)`` in a forked child working in ``tree``; its exit code, or None after ``timeout`` s."""
+    pid = os.fork()
+    if pid == 0:  # child: the copy first on sys.path, output discarded, never returns
+        rc = 70
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.chdir(tree)
+            sys.path.insert(0, str(tree))
+            sys.dont_write_bytecode = True
+            import pytest
+
+            rc = int(pytest.main(args))
+            imported = getattr(sys.modules.get("augrgb"), "__file__", None)
+            if imported and not Path(imported).resolve().is_relative_to(tree.resolve()):
+                rc = 71  # the tests ran against an installed augrgb, not the mutated copy
+        finally:
+            os._exit(rc)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.2)
+
+
 def run_tests(tree: Path, tests: tuple[str, ...], timeout: float, together: bool = False) -> tuple[str, float]:
     """Run the existing files of ``tests`` in ``tree``: ``killed``, ``survived`` or ``no-tests``, and the seconds.
 
@@ -206,16 +254,14 @@ def run_tests(tree: Path, tests: tuple[str, ...], timeout: float, together: bool
     files = [t for t in tests if (tree / t).is_file()]
     if not files:
         return "no-tests", 0.0
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tree)}
     start = time.monotonic()
     ran = False
     for group in ([files] if together else [[f] for f in files]):
-        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", *group]
-        try:
-            rc = subprocess.run(cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                timeout=timeout).returncode
-        except subprocess.TimeoutExpired:
+        rc = _pytest_in_fork(tree, ["-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", *group], timeout)
+        if rc is None:
             return "killed (timeout)", time.monotonic() - start
+        if rc == 71:
+            raise SystemExit(f"the tests imported augrgb from outside the copy {tree}")
         if rc not in (0, 5):
             return "killed", time.monotonic() - start
         ran = ran or rc == 0
@@ -241,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     selected = [m for m in MUTANTS if m.id.startswith(args.only)]
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    preload()
     rows: list[tuple[Mutant, str, float]] = []
     with tempfile.TemporaryDirectory(prefix="augrgb-mutants-") as tmp:
         tree = Path(tmp) / "repo"
