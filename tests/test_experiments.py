@@ -10,7 +10,9 @@ import yaml
 
 from augrgb.cli import main
 from augrgb.experiments.grid import Grid, load_grid, plan
-from augrgb.experiments.report import gap_closed, main_table, render, summarise
+from augrgb.experiments.probe import probe
+from augrgb.experiments.probe import render as probe_table
+from augrgb.experiments.report import gap_closed, gradient_table, main_table, render, summarise
 from synthetic_features import dataset_config, make_store
 
 
@@ -121,6 +123,8 @@ def test_a_tiny_grid_runs_resumes_and_tabulates(data, tmp_path, capsys):
                                  str(annotations))["rows"]
     assert by_name["augmented"]["score"] == next(row["mAP"] for row in augmented if row["stream"] == "RGB")
     assert 0 < by_name["teacher"]["score"] <= 1
+    shares = next(r["grad_share"] for r in lines if r["name"] == "augmented")  # the paper's objective: four terms
+    assert set(shares) == {"cls", "atomic", "global", "boundary"} and sum(shares.values()) == pytest.approx(1.0)
     assert main(["experiments", "run", str(path), "--out", str(out), "--quiet"]) == 0  # everything recorded: no new run
     assert len((out / "results.jsonl").read_text().splitlines()) == len(lines)
     capsys.readouterr()
@@ -128,6 +132,20 @@ def test_a_tiny_grid_runs_resumes_and_tabulates(data, tmp_path, capsys):
     text = (out / "results.md").read_text()
     assert text == render(lines, load_grid(path)) and "## sensitivity" in text
     assert "| alpha2 | 10 |" in text and "| alpha2 | 100 |" in text  # the main row is the sweep's reference point
+    assert "## Gradient shares at H (pose teacher)" in text
+
+
+def test_gradient_table_averages_each_terms_share_over_seeds(data, tmp_path):
+    root, store, annotations = data
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid_dict(root, store, annotations)))
+    rows = [{"group": "main", "name": "augmented", "teacher": "pose", "grad_share": {"cls": 0.2, "atomic": 0.8}},
+            {"group": "main", "name": "augmented", "teacher": "pose", "grad_share": {"cls": 0.4, "atomic": 0.6}},
+            {"group": "main", "name": "augmented", "teacher": "flow", "grad_share": {"cls": 1.0, "atomic": 0.0}},
+            {"group": "main", "name": "vanilla", "teacher": "pose"}]
+    table = gradient_table(rows, load_grid(path), "pose")
+    assert "| main | augmented | 30 | 70 |" in table and "cls (%) | atomic (%)" in table  # (20+40)/2, (80+60)/2
+    assert gradient_table(rows[3:], load_grid(path), "pose") is None
 
 
 def test_a_failing_teacher_skips_its_students_and_the_grid_goes_on(data, tmp_path, capsys):
@@ -170,3 +188,19 @@ def test_shipped_result_grids_expand(name, teachers, runs, tmp_path):
     assert {t.filter for t in tasks} == {"ss-tcn", "pdan", "tgm"} and {t.seed for t in tasks} == {0, 1, 2}
     assert {t.teacher for t in tasks if t.kind == "student" and t.filter == "tgm"} == teachers
     assert len(tasks) == runs
+
+
+def test_probe_separates_an_informative_modality_from_noise(tmp_path, capsys):
+    """Pose carries a clean class code (linearly separable: test mAP near 1); RGB here is pure noise (rgb_signal 0),
+    so its probe sits near the classes' base rates, and the table's last column is each test mAP over the best."""
+    store, annotations = make_store(tmp_path, videos=16, test_videos=6, rgb_signal=0.0)
+    dataset = tmp_path / "dataset.yaml"
+    dataset.write_text(yaml.safe_dump(dataset_config()))
+    results = {r.modality: r for r in probe(store, annotations, ["rgb", "pose"], str(dataset))}
+    assert results["pose"].test_mAP > 0.95 and results["rgb"].test_mAP < 0.5
+    assert results["rgb"].train_mAP > results["rgb"].test_mAP  # noise is fit on training snippets only
+    assert (results["rgb"].dims, results["pose"].dims) == (12, 8)
+    assert main(["experiments", "probe", "--features", str(store), "--annotations", str(annotations),
+                 "--dataset", str(dataset), "--out", str(tmp_path / "probe.md")]) == 0
+    table = (tmp_path / "probe.md").read_text()
+    assert table == probe_table(list(results.values())) and "| 1.00 |" in table.splitlines()[-1]

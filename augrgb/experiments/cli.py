@@ -1,4 +1,4 @@
-"""``augrgb experiments run|report``: train a results grid, then tabulate it (mean ± std over seeds)."""
+"""``augrgb experiments run|report|probe``: train a results grid, tabulate it (mean ± std over seeds), probe a store."""
 
 from __future__ import annotations
 
@@ -40,6 +40,22 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probe(args: argparse.Namespace) -> int:
+    import sys
+
+    from augrgb.atomic import write_text_atomic
+    from augrgb.experiments.probe import probe, render
+
+    modalities = [m for m in args.modalities.split(",") if m]
+    text = render(probe(args.features, args.annotations, modalities, args.dataset, c=args.c,
+                        progress=sys.stderr.isatty()))
+    print(text, end="")
+    if args.out:
+        write_text_atomic(Path(args.out), text)
+        print(f"written to {args.out}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``augrgb experiments run`` and ``augrgb experiments report``."""
     group = sub.add_parser("experiments", help="run a results grid (teachers, students, seeds) and tabulate it",
@@ -64,3 +80,16 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--jobs", type=int, default=2, help="runs trained at once, one torch thread each (default 2)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.set_defaults(func=func)
+    text = ("linear probe per modality: how much of the actions one snippet's features carry (train and test "
+            "per-frame mAP on the snippet grid), the benchmark's regime")
+    p = commands.add_parser("probe", help=text, description=text + ". One logistic regression per class on "
+                            "standardised single-snippet features of the training subset, no temporal context; "
+                            "RGB's test mAP over the pose or flow one bounds what distillation into frozen RGB "
+                            "features can recover.")
+    p.add_argument("--features", required=True, help="feature store (augrgb extract ...)")
+    p.add_argument("--annotations", required=True, help="annotation file with training and testing subsets")
+    p.add_argument("--modalities", default="rgb,pose", help="comma-separated modalities in the store (default rgb,pose)")
+    p.add_argument("--dataset", default="synth", help="dataset preset: subsets and grid (default synth)")
+    p.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation strength (default 1.0)")
+    p.add_argument("--out", help="also write the Markdown table here")
+    p.set_defaults(func=_probe)

@@ -128,6 +128,24 @@ def sensitivity_table(stats: dict[Key, Stat], grid: Grid, teachers: Sequence[str
     return _table(["parameter", "value", *teachers], rows)
 
 
+def gradient_table(records: Sequence[dict[str, Any]], grid: Grid, teacher: str) -> str | None:
+    """Per student variant distilled from ``teacher``: each term's mean share (%) of the weighted gradient at H over
+    the epochs up to the selected one, averaged over seeds, so a row's mAP can be read beside what drove it."""
+    shares: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
+    for r in records:
+        if r.get("grad_share") and r["teacher"] == teacher:
+            shares[(r["group"], r["name"])].append(r["grad_share"])
+    if not shares:
+        return None
+    terms = list(dict.fromkeys(t for rows in shares.values() for row in rows for t in row))
+    rows = []
+    for v in grid.variants:
+        runs = shares.get((v.group, v.name))
+        if runs:
+            rows.append([v.group, v.name, *(f"{100 * float(np.mean([r.get(t, 0.0) for r in runs])):.0f}" for t in terms)])
+    return _table(["group", "variant", *(f"{t} (%)" for t in terms)], rows)
+
+
 def render(records: Sequence[dict[str, Any]], grid: Grid, split: str = "test", per_seed: bool = False) -> str:
     """Every table of ``grid`` from ``records`` (Markdown), in the order of the paper, on the ``split`` (test: the
     reported numbers; validation: what settings are chosen on), each seed's score after the mean if ``per_seed``."""
@@ -151,4 +169,10 @@ def render(records: Sequence[dict[str, Any]], grid: Grid, split: str = "test", p
             parts.append(sensitivity_table(stats, grid, teachers, per_seed))
         else:
             parts.append(group_table(stats, grid, group, teachers, per_seed))
+    for teacher in teachers:
+        table = gradient_table(records, grid, teacher)
+        if table is not None:
+            parts += [f"## Gradient shares at H ({teacher} teacher)", "Each term's share of the summed norms of the "
+                      "weighted gradients at the filter output H, mean over the epochs up to the selected one and over "
+                      "seeds (diagnostics of run.json).", table]
     return "\n\n".join(parts) + "\n"

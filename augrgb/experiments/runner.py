@@ -59,6 +59,17 @@ def best_validation(run: Path) -> float | None:
     return None if best is None else best["validation"]["mAP"]
 
 
+def gradient_shares(run: Path) -> dict[str, float] | None:
+    """Each objective term's share of the weighted gradient at H, averaged over the epochs up to the selected one
+    (the epochs that shaped the kept model); None when the run recorded no diagnostics."""
+    record = json.loads((run / "run.json").read_text())
+    epochs = [e["diagnostics"]["grad_share"] for e in record.get("epochs", [])
+              if e.get("diagnostics") and e.get("epoch", 0) <= record.get("best_epoch", 0)]
+    if not epochs:
+        return None
+    return {name: float(sum(e.get(name, 0.0) for e in epochs) / len(epochs)) for name in epochs[0]}
+
+
 def score(task: Task, teachers: dict[str, Path], features: str, annotations: str) -> list[dict[str, Any]]:
     """Test-subset records of a finished task: a student's own score; for the vanilla stream, per teacher,
     the vanilla, teacher and two-stream (averaged logits) rows. Each stream's record also carries its
@@ -74,7 +85,8 @@ def score(task: Task, teachers: dict[str, Path], features: str, annotations: str
         rows = {row["stream"]: row["mAP"] for row in result["rows"]}
         own = best_validation(task.out)
         if task.kind == "student":
-            records.append(_record(task, task.variant.group, task.variant.name, rows["RGB"], validation=own))
+            records.append(_record(task, task.variant.group, task.variant.name, rows["RGB"], validation=own,
+                                   grad_share=gradient_shares(task.out)))
         else:
             one = Task(task.kind, task.filter, task.seed, task.out, None, teacher=teacher)
             records += [_record(one, "main", "vanilla", rows["RGB"], validation=own),
