@@ -1,8 +1,10 @@
 """Plant small model bugs one at a time in a copy of the repository and check that the tests catch each.
 
 Each mutant replaces one exact snippet of source (it must occur exactly once) in a temporary copy of
-the tree, runs the test files that cover that module against the copy (``-m "not slow" -x``) and is
-*killed* when pytest fails, *survived* when it passes. The bug kinds are those of issue 20 (L_atomic,
+the tree and runs the test files that cover that module against the copy, one file at a time
+(``-m "not slow" -x``, each in a fork of an interpreter that has torch and the other heavy
+dependencies already imported): it is *killed* when a file fails, *survived* when they all pass.
+Every file must pass alone on the unmutated copy first, so a kill is the mutant's doing. The bug kinds are those of issue 20 (L_atomic,
 temporal filters, classification loss) plus the analogues for the L_atomic options and the L_cls
 reduction of issue 14, and a few for L_global / L_boundary and interval decoding.
 
@@ -245,27 +247,22 @@ def _pytest_in_fork(tree: Path, args: list[str], timeout: float) -> int | None:
         time.sleep(0.2)
 
 
-def run_tests(tree: Path, tests: tuple[str, ...], timeout: float, together: bool = False) -> tuple[str, float]:
-    """Run the existing files of ``tests`` in ``tree``: ``killed``, ``survived`` or ``no-tests``, and the seconds.
-
-    File by file in the given order, stopping at the first failure (a mutant is killed by any one file), unless
-    ``together`` (one pytest run over all of them, as for the unmutated tree).
-    """
+def run_tests(tree: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, str, float]:
+    """Run the existing files of ``tests`` in ``tree`` one by one, in order, stopping at the first failure (a mutant
+    is killed by any one file): (``killed``, ``survived`` or ``no-tests``; the file that failed; seconds)."""
     files = [t for t in tests if (tree / t).is_file()]
-    if not files:
-        return "no-tests", 0.0
     start = time.monotonic()
     ran = False
-    for group in ([files] if together else [[f] for f in files]):
-        rc = _pytest_in_fork(tree, ["-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", *group], timeout)
+    for file in files:
+        rc = _pytest_in_fork(tree, ["-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", file], timeout)
         if rc is None:
-            return "killed (timeout)", time.monotonic() - start
+            return "killed (timeout)", file, time.monotonic() - start
         if rc == 71:
             raise SystemExit(f"the tests imported augrgb from outside the copy {tree}")
         if rc not in (0, 5):
-            return "killed", time.monotonic() - start
+            return "killed", file, time.monotonic() - start
         ran = ran or rc == 0
-    return ("survived" if ran else "no-tests"), time.monotonic() - start
+    return ("survived" if ran else "no-tests"), "", time.monotonic() - start
 
 
 def check_imports_copy(tree: Path) -> None:
@@ -289,30 +286,32 @@ def main(argv: list[str] | None = None) -> int:
     selected = [m for m in MUTANTS if m.id.startswith(args.only)]
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     preload()
-    rows: list[tuple[Mutant, str, float]] = []
+    rows: list[tuple[Mutant, str, str, float]] = []
     with tempfile.TemporaryDirectory(prefix="augrgb-mutants-") as tmp:
         tree = Path(tmp) / "repo"
         copy_tree(args.source.resolve(), tree)
         check_imports_copy(tree)
-        baseline, seconds = run_tests(tree, tuple(sorted({t for m in selected for t in m.tests})), args.timeout,
-                                      together=True)
-        print(f"unmutated tree: {baseline} ({seconds:.0f} s)", flush=True)
-        if baseline != "survived":
-            raise SystemExit("the tests fail (or are missing) on the unmutated tree: nothing to measure")
+        for file in sorted({t for m in selected for t in m.tests}):  # each file alone passes on the unmutated tree
+            outcome, _, seconds = run_tests(tree, (file,), args.timeout)
+            print(f"unmutated: {file}: {'passes' if outcome == 'survived' else outcome} ({seconds:.0f} s)", flush=True)
+            if outcome.startswith("killed"):
+                raise SystemExit(f"{file} fails on the unmutated tree: nothing to measure")
         for mutant in selected:
             original = apply(tree, mutant)
             try:
-                outcome, seconds = run_tests(tree, mutant.tests, args.timeout)
+                outcome, killer, seconds = run_tests(tree, mutant.tests, args.timeout)
             finally:
                 (tree / mutant.path).write_text(original)
-            rows.append((mutant, outcome, seconds))
-            print(f"{outcome:>16}  {mutant.id:<40} {seconds:5.0f} s  {mutant.what}", flush=True)
-    killed = sum(outcome.startswith("killed") for _, outcome, _ in rows)
-    print(f"\nkilled {killed} of {len(rows)}; survived {sum(o == 'survived' for _, o, _ in rows)}")
+            rows.append((mutant, outcome, killer, seconds))
+            print(f"{outcome:>16}  {mutant.id:<40} {seconds:5.0f} s  {mutant.what}  {killer}", flush=True)
+    killed = sum(outcome.startswith("killed") for _, outcome, _, _ in rows)
+    survived = sum(outcome == "survived" for _, outcome, _, _ in rows)
+    print(f"\nkilled {killed} of {len(rows)}; survived {survived}")
     if args.markdown:
-        lines = ["| mutant | bug | module | result |", "| --- | --- | --- | --- |"]
-        lines += [f"| `{m.id}` | {m.what} | `{m.path}` | {outcome} |" for m, outcome, _ in rows]
-        lines.append(f"\nkilled {killed} of {len(rows)}")
+        lines = ["| mutant | bug | module | result | first failing file |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| `{m.id}` | {m.what} | `{m.path}` | {outcome} | {killer and f'`{killer}`'} |"
+                  for m, outcome, killer, _ in rows]
+        lines.append(f"\nkilled {killed} of {len(rows)}, survived {survived}")
         args.markdown.write_text("\n".join(lines) + "\n")
     return 0 if killed == len(rows) else 1
 
