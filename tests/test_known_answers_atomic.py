@@ -164,6 +164,21 @@ def test_mlp_head_applies_its_relu():
     assert loss(student, teacher, mask, torch.tensor([[0, 1]])).item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_default_reading_is_a_linear_student_head_onto_the_teacher_features_same_video_tau_half():
+    # the default chosen on validation (docs/results.md): student 3-d -> linear 3 -> 2, teacher 2-d without a head,
+    # negatives from the anchor's own video, tau 0.5, N = 1
+    loss = atomic(3, 2)
+    assert isinstance(loss.student_head, nn.Linear) and (loss.student_head.in_features, loss.student_head.out_features) == (3, 2)
+    assert isinstance(loss.teacher_head, nn.Identity)
+    assert (loss.negative_pool, loss.label_disjoint, loss.temperature, loss.negatives) == ("same-video", False, 0.5, 1)
+    # with the head hand-set to drop the third channel, the two-video case above with the default (same-video) pool:
+    # video 1's lone snippet is skipped, video 0 gives softplus((0.8 - 0.6) / 0.5) and softplus((0 + 1) / 0.5)
+    set_linear(loss.student_head, [[1, 0, 0], [0, 1, 0]])
+    student, teacher, mask = video_batch([[[3, 4, 9], [0, -2, 9]], [[1, 0, 9]]], [[[4, 0], [0, 0.5]], [[0, 1]]])
+    value = loss(student, teacher, mask, torch.tensor([[0, 1], [1, 1]])).item()
+    assert value == pytest.approx((softplus(0.4) + softplus(2.0)) / 2, rel=1e-6)
+
+
 def test_embedding_width_follows_the_side_without_a_head():
     # none on one side keeps that side's width; the other side is projected onto it
     assert atomic(3, 5, student_head="none", teacher_head="linear", projection_dim=7).teacher_head.out_features == 3
