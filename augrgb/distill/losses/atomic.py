@@ -66,6 +66,19 @@ def sample_negatives(labels: Tensor, videos: Tensor, n: int, pool: str = "any", 
     sets, groups = label_sets(labels), label_groups(labels)
     indices = torch.zeros(m, n, dtype=torch.long, device=labels.device)
     has_negative = torch.zeros(m, dtype=torch.bool, device=labels.device)
+    if pool == "same-video":  # candidates are confined to the anchor's video: T x T per video, not M x M
+        order = torch.argsort(videos, stable=True)
+        start = 0
+        for count in torch.unique_consecutive(videos[order], return_counts=True)[1].tolist():
+            rows = order[start:start + count]
+            start += count
+            allowed = negative_candidates(sets[rows], groups[rows], videos[rows], slice(None), "any", label_disjoint)
+            has = allowed.any(1)
+            weights = allowed.float()
+            weights[~has, 0] = 1.0  # a placeholder draw for anchors that are skipped anyway
+            indices[rows] = rows[torch.multinomial(weights, n, replacement=True, generator=generator)]
+            has_negative[rows] = has
+        return indices, has_negative
     for start in range(0, m, _CHUNK):
         rows = slice(start, min(start + _CHUNK, m))
         allowed = negative_candidates(sets, groups, videos, rows, pool, label_disjoint)
