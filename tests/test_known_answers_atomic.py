@@ -14,7 +14,7 @@ from torch import nn
 
 from augrgb.distill.heads import classification_loss
 from augrgb.distill.losses import KDContext
-from augrgb.distill.losses.atomic import AtomicLoss, sample_negatives
+from augrgb.distill.losses.atomic import AtomicLoss, label_groups, label_sets, negative_candidates, sample_negatives
 from augrgb.distill.stream import StreamOutput
 
 L2, L3, L4 = math.log(2), math.log(3), math.log(4)
@@ -237,6 +237,20 @@ def test_sampler_pools_and_label_disjoint_on_one_batch():
     assert support("same-video", True) == [[1], [0], [4], [4], [2, 3]]
     assert support("other-videos", False) == [[3, 4], [2, 3, 4], [1], [0, 1], [0, 1]]
     assert support("other-videos", True) == [[4], [2, 3, 4], [1], [1], [0, 1]]
+
+
+def test_negative_candidates_masks_by_pool():
+    # the same batch as above; rows are anchors 0..4, columns candidates 0..4 (1 = admissible)
+    labels = torch.tensor([[1, 0, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1], [0, 0, 0]], dtype=torch.float)
+    videos = torch.tensor([0, 0, 1, 1, 1])
+    sets, groups = label_sets(labels), label_groups(labels)
+
+    def mask(pool: str) -> list[list[int]]:
+        return negative_candidates(sets, groups, videos, slice(None), pool).int().tolist()
+
+    assert mask("same-video") == [[0, 1, 0, 0, 0], [1, 0, 0, 0, 0], [0, 0, 0, 1, 1], [0, 0, 1, 0, 1], [0, 0, 1, 1, 0]]
+    assert mask("other-videos") == [[0, 0, 0, 1, 1], [0, 0, 1, 1, 1], [0, 1, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 0, 0, 0]]
+    assert mask("any") == [[0, 1, 0, 1, 1], [1, 0, 1, 1, 1], [0, 1, 0, 1, 1], [1, 1, 1, 0, 1], [1, 1, 1, 1, 0]]
 
 
 # ---------------------------------------------------------------- L_cls on two videos of different lengths
