@@ -1,11 +1,24 @@
-"""Shared fixtures: the real Kinetics-400 I3D RGB weights and model."""
+"""Shared fixtures: the real Kinetics-400 I3D RGB weights and model; the Hypothesis profiles.
+
+Hypothesis deadline policy: every example of a property test must finish within the profile's deadline
+(tests set only ``max_examples``, never their own deadline). ``dev`` (the default) allows 2 s an example,
+far above what any property here needs, so an accidental blow-up (a quadratic loop, a hang) fails
+instead of hiding; ``ci`` (``HYPOTHESIS_PROFILE=ci``, set by .ci/run) allows 5 s for slow shared
+runners, derandomises the examples so a CI failure reproduces, and prints the reproduction blob.
+"""
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("dev", deadline=timedelta(seconds=2))
+settings.register_profile("ci", deadline=timedelta(seconds=5), derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 @pytest.fixture(scope="session")
 def i3d_rgb_weights() -> Path:

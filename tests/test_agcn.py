@@ -177,6 +177,7 @@ def synthetic_snippets(per_class: int, classes: tuple[int, ...], seed: int) -> t
     return joints, labels
 
 
+@pytest.mark.slow
 def test_training_separates_synthetic_motions_multilabel():
     joints, labels = synthetic_snippets(8, (0, 1, 2), seed=0)
     model, metrics = train_pose_encoder(joints, np.eye(3)[labels], "sigmoid", epochs=20, lr=0.2,
@@ -186,6 +187,7 @@ def test_training_separates_synthetic_motions_multilabel():
     assert not model.training
 
 
+@pytest.mark.slow
 def test_training_softmax_with_a_background_class():
     joints, labels = synthetic_snippets(8, (0, 1), seed=1)
     still = np.repeat(STANDING[None, None, None], 8, axis=0).repeat(16, axis=1)  # (8, 16, 1, 25, 3)

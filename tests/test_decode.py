@@ -28,7 +28,8 @@ from augrgb.extract.decode import BACKENDS, DecodeError, FrameStream, default_ba
 
 SHARED = SHARED_VIDEOS
 HAVE_DECORD = importlib.util.find_spec("decord") is not None
-ALL = [pytest.param(b, marks=pytest.mark.skipif(b == "decord" and not HAVE_DECORD, reason="decord not installed"))
+NO_DECORD = "decord is not installed (its wheels are for x86-64 Linux only): the decord backend is not tested"
+ALL = [pytest.param(b, marks=pytest.mark.skipif(b == "decord" and not HAVE_DECORD, reason=NO_DECORD))
        for b in BACKENDS]
 SRC_FPS = 30
 SRC_FRAMES = 60
@@ -98,7 +99,7 @@ def decode_all(path: Path, fps: float | None, backend: str) -> tuple[list[np.nda
 def test_backends_give_the_same_frames_on_shared_videos(name: str, expected: dict, fps: float | None) -> None:
     path = SHARED / name
     if not HAVE_DECORD:
-        pytest.skip("decord not installed")
+        pytest.skip(NO_DECORD)
     if not path.exists():
         pytest.skip(f"shared test video {path} is absent (expected beside the repository in ../shared)")
     streams = [iter_frames(path, fps=fps, backend=b) for b in BACKENDS]
@@ -137,7 +138,7 @@ def test_resampling_picks_source_frames_by_index(clips, backend: str, video: str
     assert stream.source_frames_read == SRC_FRAMES and not stream.truncated and stream.warnings == []
 
 
-@pytest.mark.skipif(not HAVE_DECORD, reason="decord not installed")
+@pytest.mark.skipif(not HAVE_DECORD, reason=NO_DECORD)
 def test_decord_chunks_do_not_change_the_frames(clips, monkeypatch: pytest.MonkeyPatch) -> None:
     """get_batch chunks of 3 frames (chunk boundaries everywhere) still give the exact indices."""
     monkeypatch.setattr(decode, "_CHUNK_FRAMES", 3)
@@ -180,7 +181,7 @@ def test_default_backend_is_decord_only_when_importable(monkeypatch: pytest.Monk
     assert default_backend() == "pyav"
 
 
-@pytest.mark.skipif(not HAVE_DECORD, reason="decord not installed")
+@pytest.mark.skipif(not HAVE_DECORD, reason=NO_DECORD)
 def test_decord_is_kept_for_videos_whose_frames_fit_the_memory_limit(clips, monkeypatch) -> None:
     """160x32 RGB x 60 frames = 921600 bytes decoded: decord within the limit, PyAV above it."""
     assert iter_frames(clips["index_h264.mp4"], backend="decord").backend == "decord"
@@ -240,14 +241,14 @@ def test_complete_noise_file_is_not_flagged(clips, backend: str) -> None:
     assert len(frames) == SRC_FRAMES and not stream.truncated and stream.warnings == []
 
 
-@pytest.mark.skipif(not HAVE_DECORD, reason="decord not installed")
+@pytest.mark.skipif(not HAVE_DECORD, reason=NO_DECORD)
 def test_decord_failing_to_open_falls_back_to_pyav(clips) -> None:
     frames, stream = decode_all(clips["cut_noise_fast.mp4"], None, "decord")
     assert stream.backend == "pyav" and stream.warnings[0].startswith("decord could not open it (")
     assert len(frames) == len(list(iter_frames(clips["cut_noise_fast.mp4"], None, "pyav")))
 
 
-@pytest.mark.skipif(not HAVE_DECORD, reason="decord not installed")
+@pytest.mark.skipif(not HAVE_DECORD, reason=NO_DECORD)
 def test_decord_failing_at_the_end_of_a_cut_stream_falls_back_to_pyav(clips) -> None:
     """decord gives up on this cut MPEG-TS ("Unable to handle EOF"); PyAV decodes what is there."""
     got, stream = decode_all(clips["cut_index.ts"], None, "decord")
@@ -256,7 +257,7 @@ def test_decord_failing_at_the_end_of_a_cut_stream_falls_back_to_pyav(clips) -> 
     assert stream.backend == "pyav" and "continued with pyav" in stream.warnings[0]
 
 
-@pytest.mark.skipif(not HAVE_DECORD, reason="decord not installed")
+@pytest.mark.skipif(not HAVE_DECORD, reason=NO_DECORD)
 def test_mid_stream_fallback_neither_drops_nor_repeats_frames(clips, monkeypatch: pytest.MonkeyPatch) -> None:
     """decord fails on its third batch of 3 wanted frames; PyAV goes on from source frame 7."""
     monkeypatch.setattr(decode, "_CHUNK_FRAMES", 3)

@@ -80,6 +80,12 @@ def test_tiny_demo_writes_the_table_and_detections(tiny_demo):
     assert result["metric"] == "per-frame mAP" and result["columns"] == ["mAP"]
     for row in result["rows"]:
         assert all(math.isfinite(v) and 0 <= v <= 1 for v in row["scores"].values()), row
+    # every row's score is its checkpoints' test-subset score: scoring the same rows again gives the same numbers
+    from augrgb.distill.evaluation import evaluate_checkpoints
+
+    again = evaluate_checkpoints({row["name"]: row["checkpoints"] for row in result["rows"]}, out / "features",
+                                 out / "bench" / "annotations.json", fmt="dense-json", subset="testing", tiou=(0.1, 0.5))
+    assert [row["scores"] for row in again["rows"]] == [row["scores"] for row in result["rows"]]
     assert [len(r["checkpoints"]) for r in result["rows"]] == [1, 1, 1, 2, 2, 1, 1]
     markdown = (out / "results.md").read_text()
     for name in ROWS:

@@ -3,7 +3,8 @@
 Each command runs in two fresh interpreters with different PYTHONHASHSEED values, each in its own
 working directory with the same relative output folder, and every output file is compared. Files that
 record when or how long something ran are compared without those fields; PyTorch checkpoints are
-compared by content (torch.save writes a random id into every file).
+compared by content (torch.save writes a random id into every file); TensorBoard event files (named by
+time, host and pid) by the scalars they hold.
 """
 
 from __future__ import annotations
@@ -54,9 +55,25 @@ def content(path: Path):
     return path.read_bytes()
 
 
+TENSORBOARD_EVENTS = "events.out.tfevents."  # file names carry the time, host and pid: compared by their scalars
+
+
+def scalars(folder: Path) -> dict[str, list[tuple[int, str]]]:
+    """The TensorBoard scalars logged into ``folder``: tag -> [(step, repr of the value)] (NaN equals NaN), without
+    the wall times."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [(e.step, repr(e.value)) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
 def assert_same_outputs(a: Path, b: Path) -> list[str]:
-    files_a = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
-    files_b = sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
+    tb_a = sorted({str(p.parent.relative_to(a)) for p in a.rglob(f"{TENSORBOARD_EVENTS}*")})
+    tb_b = sorted({str(p.parent.relative_to(b)) for p in b.rglob(f"{TENSORBOARD_EVENTS}*")})
+    assert tb_a == tb_b and all(scalars(a / d) == scalars(b / d) for d in tb_a)
+    files_a = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file() and TENSORBOARD_EVENTS not in p.name)
+    files_b = sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file() and TENSORBOARD_EVENTS not in p.name)
     assert files_a == files_b
     differ = [name for name in files_a if content(a / name) != content(b / name)]
     assert differ == []

@@ -72,6 +72,19 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _spawn(workdir, run_config, attempts=3):
+    """Start the two ranks on a free port; another process may take that port between our probe and rank 0's
+    bind (a race no probe closes), so an "address in use" start is retried on a fresh port."""
+    for attempt in range(attempts):
+        try:
+            mp.spawn(_worker, args=(_free_port(), str(workdir), run_config), nprocs=WORLD, join=True)
+            return
+        except Exception as exc:  # mp.ProcessRaisedException carries the rank's traceback as text
+            if "address already in use" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+
+
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_two_gloo_processes_average_to_the_union_batch_gradient(tmp_path):
     from synthetic_features import dataset_config, make_store
@@ -81,7 +94,7 @@ def test_two_gloo_processes_average_to_the_union_batch_gradient(tmp_path):
                   "modality": "pose", "stream": {"hidden": 8, "filter_options": {"layers": 2}},
                   "training": {"epochs": 2, "batch_size": 2, "validation_fraction": 0.2}, "device": "cpu",
                   "out": str(tmp_path / "run")}
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path), run_config), nprocs=WORLD, join=True)
+    _spawn(tmp_path, run_config)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
     shards = [set(r["shard"]) for r in ranks]

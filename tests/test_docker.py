@@ -139,4 +139,11 @@ def test_compose_commands_parse_with_our_command_line(name):
     if command[0] not in commands:
         pytest.skip(f"`augrgb {command[0]}` is not in this build yet")
     args = parser.parse_args(command)
-    assert callable(args.func)
+    # the service reaches the handler of its stage, with the stage's own inputs and output folder
+    handler = {"extract": "_run_extract", "distill": f"_run_{command[1]}", "detect": "_run"}[command[0]]
+    assert args.func.__name__ == handler and args.command == command[0]
+    if command[0] == "extract":
+        assert args.extract_command == command[1] and args.inputs == [command[2]]
+    for option in ("--out", "--config", "--model"):
+        if option in command:
+            assert getattr(args, option[2:]) == command[command.index(option) + 1], option

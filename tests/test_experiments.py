@@ -2,6 +2,7 @@
 and a tiny grid runs end to end, resumes, and survives a failing teacher."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,7 +108,21 @@ def test_a_tiny_grid_runs_resumes_and_tabulates(data, tmp_path, capsys):
     names = sorted((r["group"], r["name"]) for r in lines)
     assert names == [("kd", "logit KD"), ("main", "augmented"), ("main", "teacher"), ("main", "two-stream"),
                      ("main", "vanilla"), ("sensitivity", "alpha2=10")]
-    assert all(0 <= r["score"] <= 1 and r["teacher"] == "pose" and r["seed"] == 0 for r in lines)
+    assert all(r["teacher"] == "pose" and r["seed"] == 0 for r in lines)
+    # each score is its checkpoints' test mAP: evaluating the vanilla run against the teacher again gives the
+    # vanilla, teacher and two-stream rows exactly; the augmented row is its own best.pt's RGB row
+    from augrgb.distill.evaluation import evaluate_streams
+
+    by_name = {r["name"]: r for r in lines}
+    teacher_ckpt = Path(by_name["teacher"]["teacher_run"]) / "best.pt"
+    again = {row["stream"]: row["mAP"] for row in evaluate_streams(
+        Path(by_name["vanilla"]["run"]) / "best.pt", [teacher_ckpt], str(store), str(annotations))["rows"]}
+    assert [by_name[n]["score"] for n in ("vanilla", "teacher", "two-stream")] == [
+        again["RGB"], again["teacher"], again["two-stream"]]
+    augmented = evaluate_streams(Path(by_name["augmented"]["run"]) / "best.pt", [teacher_ckpt], str(store),
+                                 str(annotations))["rows"]
+    assert by_name["augmented"]["score"] == next(row["mAP"] for row in augmented if row["stream"] == "RGB")
+    assert 0 < by_name["teacher"]["score"] <= 1
     shares = next(r["grad_share"] for r in lines if r["name"] == "augmented")  # the paper's objective: four terms
     assert set(shares) == {"cls", "atomic", "global", "boundary"} and sum(shares.values()) == pytest.approx(1.0)
     with (out / "results.jsonl").open("a") as sink:  # what a kill during an append leaves

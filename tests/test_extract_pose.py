@@ -133,7 +133,7 @@ def test_resampling_is_the_decoders_frame_index_rule(tmp_path):
     assert list(stored) == decoded and len(decoded) == math.ceil(47 * 25 / 30)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(frames=st.integers(1, 70), snippet=st.integers(1, 20), data=st.data())
 def test_pose_snippet_indices_are_the_stream_grid(frames, snippet, data):
     stride = data.draw(st.integers(1, snippet))
@@ -280,7 +280,8 @@ def test_train_an_encoder_then_extract_with_it(bench, tmp_path, capsys):
     classes = (bench / "classes.txt").read_text().split()
     assert meta["class_names"] == classes and (meta["fps"], meta["snippet"], meta["stride"]) == (25.0, 16, 16)
     assert len(meta["val_videos"]) == 1 and len(meta["train_videos"]) == 3 and not set(meta["val_videos"]) & set(meta["train_videos"])
-    assert meta["kind"] in ("sigmoid", "softmax") and model.arch == "agcn" and model.feature_dim == 16
+    # the synthetic benchmark is dense (an actor does two things at once in some snippet): a sigmoid head, not softmax
+    assert meta["kind"] == "sigmoid" and model.arch == "agcn" and model.feature_dim == 16
     assert model.num_person == 1  # the generated actors are alone: the always-empty second body is not modelled
     assert meta["metrics"]["num_train"] == 15 and meta["metrics"]["num_val"] == 5  # 75 frames: 5 snippets a video
     assert "val: 5 snippets of 1 videos" in out and f"saved {ckpt}" in out

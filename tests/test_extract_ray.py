@@ -30,6 +30,14 @@ def batch(tmp_path_factory):
     return d
 
 
+@pytest.fixture
+def no_ray():
+    """No Ray instance left by an earlier test (``ray_cluster`` shares one): the test checks what the CLI starts."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 def _extract(batch, store, weights, *extra) -> int:
     return main(["extract", "rgb", str(batch), "--out", str(store), "--quiet", "--batch-size", "2",
                  "--weights", str(weights), *extra])
@@ -77,7 +85,7 @@ def test_workers_is_for_the_local_engine(batch, tmp_path, capsys):
     (["--ray-gpus-per-task", "1"], "error: --ray-gpus-per-task: reserves GPUs but --device is cpu; add --device cuda"),
     (["--ray-cpus-per-task", "0"], "error: --ray-cpus-per-task: must be at least 1, got 0"),
 ])
-def test_device_and_reservations_must_agree(batch, tmp_path, options, message, capsys):
+def test_device_and_reservations_must_agree(batch, tmp_path, options, message, capsys, no_ray):
     pytest.importorskip("ray", reason=NEEDS_RAY)
     import ray
 
@@ -87,7 +95,7 @@ def test_device_and_reservations_must_agree(batch, tmp_path, options, message, c
 
 
 @pytest.mark.slow
-def test_cli_starts_and_stops_a_private_ray_instance(batch, tmp_path, i3d_rgb_weights, capsys):
+def test_cli_starts_and_stops_a_private_ray_instance(batch, tmp_path, i3d_rgb_weights, capsys, no_ray):
     ray = pytest.importorskip("ray", reason=NEEDS_RAY)
     assert not ray.is_initialized()
     assert main(["extract", "rgb", str(batch / "short.mp4"), "--out", str(tmp_path / "s"), "--quiet",
@@ -98,12 +106,22 @@ def test_cli_starts_and_stops_a_private_ray_instance(batch, tmp_path, i3d_rgb_we
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
-    """A local Ray instance with 2 CPUs for this module's tests (the engine uses a connection it finds)."""
+def _shutdown_ray_after_module():
+    """Whatever test started the shared instance, it is stopped when the module ends."""
+    yield
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture
+def ray_cluster(_shutdown_ray_after_module):
+    """A local Ray instance with 2 CPUs (the engine uses a connection it finds), started on first use and shared
+    by the tests that need one, in whatever order they run."""
     ray = pytest.importorskip("ray", reason=NEEDS_RAY)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    return ray
 
 
 @pytest.mark.slow

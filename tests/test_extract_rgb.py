@@ -1,5 +1,6 @@
 """`augrgb extract rgb/classify` end to end with the real I3D weights, good and bad inputs in one batch."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -113,7 +114,12 @@ def test_missing_weights_are_a_clear_error(tmp_path, batch, capsys):
     assert "augrgb weights fetch i3d-rgb" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("backend", ["decord", "pyav", "opencv"])
+NO_DECORD = "decord is not installed (its wheels are for x86-64 Linux only)"
+
+
+@pytest.mark.parametrize("backend", [
+    pytest.param("decord", marks=pytest.mark.skipif(importlib.util.find_spec("decord") is None, reason=NO_DECORD)),
+    "pyav", "opencv"])
 def test_features_of_a_fixed_clip_are_stable(i3d_rgb_model, backend):
     """Regression pin: the arm-wrestling clip's features (decode, resample, crop, I3D) do not drift."""
     from augrgb.extract.encoder import SnippetEncoder

@@ -20,6 +20,17 @@ from augrgb.extract.weights import (
     read_weights_file,
 )
 
+KINETICS_RGB_SHA256 = "826d8f55f3309b5e44fda71da5c80659f8d43de20720018ba8656abb843c7076"
+"""Tensor hash (:func:`state_sha256`) of the converted Kinetics-400 RGB I3D, as `augrgb weights fetch i3d-rgb` prints it."""
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Every test here caches into its own folder ($AUGRGB_CACHE), never the user's ~/.cache/augrgb."""
+    cache = tmp_path / "augrgb-cache"
+    monkeypatch.setenv("AUGRGB_CACHE", str(cache))
+    return cache
+
 
 @pytest.mark.parametrize("size,kernel,stride,expected", [
     (16, 7, 2, (2, 3)),   # out 8: (8-1)*2+7-16 = 5 -> 2 before, 3 after (TF puts the odd pixel after)
@@ -32,6 +43,7 @@ def test_same_padding_matches_tensorflow(size, kernel, stride, expected):
     assert same_padding(size, kernel, stride) == expected
 
 
+@pytest.mark.slow
 def test_shapes_and_keys_follow_pytorch_i3d():
     model = InceptionI3d().eval()
     keys = model.state_dict().keys()
@@ -147,9 +159,28 @@ def test_cross_modality_flow_init_averages_first_conv():
 
 
 @pytest.mark.slow
-def test_real_weights_load_and_fetch_prints_path_and_sha(i3d_rgb_weights, capsys):
+def test_real_weights_load_and_fetch_prints_path_and_sha(i3d_rgb_weights, tmp_path, private_cache, capsys):
     from augrgb.cli import main
 
-    assert main(["weights", "fetch", "i3d-rgb", "--from", str(i3d_rgb_weights), "--cache-dir", str(i3d_rgb_weights.parent.parent / "recheck")]) == 0
+    before = sorted(p.name for p in i3d_rgb_weights.parent.iterdir())
+    assert main(["weights", "fetch", "i3d-rgb", "--from", str(i3d_rgb_weights), "--cache-dir", str(tmp_path / "recheck")]) == 0
     out = capsys.readouterr().out.split()
-    assert out[-2] == "sha256" and len(out[-1]) == 64
+    assert out[-2] == "sha256" and out[-1] == KINETICS_RGB_SHA256
+    assert (tmp_path / "recheck").is_dir() and not private_cache.exists()
+    assert sorted(p.name for p in i3d_rgb_weights.parent.iterdir()) == before   # the user's cache is untouched
+
+
+def test_real_weights_are_the_pinned_kinetics_weights_and_give_the_pinned_features(i3d_rgb_weights):
+    """The one real-feature check outside the slow set, so every environment that runs the tests runs it: the fetched
+    weights are the pinned Kinetics-400 ones, and a fixed 16-frame input (a formula, no codec involved) gives pinned
+    features through the extraction encoder (BN folded, [-1, 1] scaling, global pooling)."""
+    from augrgb.extract.encoder import SnippetEncoder
+
+    model, sha, _ = load_i3d("rgb", path=i3d_rgb_weights)
+    assert sha == KINETICS_RGB_SHA256 == state_sha256(read_weights_file(i3d_rgb_weights))
+    t, y, x, c = np.meshgrid(np.arange(16), np.arange(224), np.arange(224), np.arange(3), indexing="ij")
+    snippet = ((3 * x + 5 * y + 7 * t + 50 * c) % 256).astype(np.uint8)[None]      # (1, 16, 224, 224, 3) diagonal stripes
+    feats = SnippetEncoder(model).features(snippet)
+    assert feats.shape == (1, 1024)
+    np.testing.assert_allclose(feats[0, :6], [0.24097, 0.28742, 0.66415, 0.22717, 0.40685, 0.11607], rtol=2e-3, atol=1e-4)
+    assert np.linalg.norm(feats[0]) == pytest.approx(14.2087, rel=2e-3) and feats.mean() == pytest.approx(0.28574, rel=2e-3)

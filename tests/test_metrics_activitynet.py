@@ -169,7 +169,7 @@ def event_problem(draw):
 THRESHOLDS = [0.3, 0.5, 0.7]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(event_problem())
 def test_property_perfect_predictions_give_one(problem):
     ann, _ = problem
@@ -177,7 +177,7 @@ def test_property_perfect_predictions_give_one(problem):
     assert activitynet_event_map(ann, perfect, THRESHOLDS).mAP.tolist() == [1.0, 1.0, 1.0]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(event_problem(), st.randoms(use_true_random=False))
 def test_property_video_order_does_not_matter(problem, rnd):
     ann, dets = problem
@@ -190,7 +190,7 @@ def test_property_video_order_does_not_matter(problem, rnd):
     assert second.mAP == pytest.approx(first.mAP, abs=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(event_problem(), st.integers(0, 90))
 def test_property_a_lower_scored_false_positive_never_raises_ap(problem, start):
     ann, dets = problem

@@ -151,7 +151,7 @@ def pku_problem(draw):
     return gt, pred
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(pku_problem())
 def test_property_perfect_predictions_give_one(problem):
     gt, _ = problem
@@ -163,7 +163,7 @@ def test_property_perfect_predictions_give_one(problem):
     assert result.mAP_video == pytest.approx(1.0, abs=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(pku_problem(), st.randoms(use_true_random=False))
 def test_property_video_order_does_not_matter(problem, rnd):
     gt, pred = problem
@@ -175,7 +175,7 @@ def test_property_video_order_does_not_matter(problem, rnd):
     assert second.mAP_video == pytest.approx(first.mAP_video, abs=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(pku_problem(), st.integers(0, 120))
 def test_property_a_lower_scored_false_positive_never_raises_ap(problem, start):
     gt, pred = problem

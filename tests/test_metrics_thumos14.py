@@ -167,7 +167,7 @@ def thumos_problem(draw):
     return Annotations(["a", "b"], videos), dets
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(thumos_problem())
 def test_property_perfect_predictions_give_one(problem):
     ann, _ = problem
@@ -175,7 +175,7 @@ def test_property_perfect_predictions_give_one(problem):
     assert thumos14_event_map(ann, perfect, [0.1, 0.5, 0.9]).mAP.tolist() == [1.0, 1.0, 1.0]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(thumos_problem(), st.randoms(use_true_random=False))
 def test_property_video_order_does_not_matter(problem, rnd):
     ann, dets = problem
@@ -187,7 +187,7 @@ def test_property_video_order_does_not_matter(problem, rnd):
     assert thumos14_event_map(ann.select(ids), shuffled, [0.1, 0.5]).mAP == pytest.approx(first.mAP, abs=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(thumos_problem(), st.integers(0, 100))
 def test_property_a_lower_scored_false_positive_never_raises_ap(problem, start):
     ann, dets = problem

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 FrameAverage = Literal["present", "nonzero", "all"]
 FrameRule = Literal["closed", "open"]
+_TIE_SECONDS = 1e-9  # two distances closer than this (x max(1, time)) are a tie: rounding, not a real difference
 _CHUNK_ELEMENTS = 1 << 21  # classes x frames sorted at once: bounds memory to ~100 MB
 
 
@@ -123,7 +124,9 @@ def upsample_scores(scores: np.ndarray, grid: SnippetGrid, times: np.ndarray) ->
     """Scores (T_snippets, K) at the given times (s): each time takes the snippet with the nearest centre.
 
     Halfway between two centres the earlier snippet wins; times before the first centre take the
-    first snippet and times after the last centre the last one.
+    first snippet and times after the last centre the last one. Distances equal up to floating-point
+    rounding (within ``_TIE_SECONDS`` relative to the time) count as halfway: frame times and centres are
+    ratios (frame 15 at 25 fps is 0.6 s, halfway between 0.28 and 0.92 s) whose differences round either way.
     """
     scores = np.asarray(scores)
     if scores.ndim != 2 or len(scores) == 0:
@@ -132,7 +135,8 @@ def upsample_scores(scores: np.ndarray, grid: SnippetGrid, times: np.ndarray) ->
     times = np.asarray(times, dtype=np.float64)
     after = np.searchsorted(centres, times, side="left").clip(0, len(centres) - 1)
     before = (after - 1).clip(0)
-    take_before = (times - centres[before]) <= (centres[after] - times)
+    tolerance = _TIE_SECONDS * np.maximum(1.0, np.abs(times))
+    take_before = (times - centres[before]) <= (centres[after] - times) + tolerance
     return scores[np.where(take_before, before, after)]
 
 
