@@ -1,0 +1,1 @@
+"""RGB-only deployment: end-to-end ONNX export, ONNX Runtime inference and the precision per CPU."""
