@@ -9,7 +9,7 @@ from augrgb.detect.intervals import DECODERS
 from augrgb.errors import InputError
 
 _DETECT_ONLY = ("features", "annotations", "plot", "config", "decoder", "threshold", "close_gap", "min_length", "levels",
-                "nms_iou", "txt_label_base", "precision", "batch_size", "backend", "device", "weights", "cache_dir",
+                "nms_iou", "txt_label_base", "precision", "runtime", "calibrate", "batch_size", "backend", "device", "weights", "cache_dir",
                 "overwrite", "quiet")
 
 
@@ -108,7 +108,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--levels", type=float, nargs="+", help="multi-threshold: the thresholds (default 0.1 0.2 ... 0.9)")
     p.add_argument("--nms-iou", type=float, help="multi-threshold: class-wise NMS tIoU (default 0.5)")
     p.add_argument("--txt-label-base", type=int, help="label of the first class in the txt files (PKU-MMD 1, TSU 0; default 0)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], help="I3D precision (default fp32)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
+                   help="I3D precision (default auto: bf16 on CPUs with AMX and on bf16 GPUs, else fp32; the choice and why "
+                        "are recorded in DIR/videos/<video>.json); bf16 runs with --runtime torch, int8 with --runtime "
+                        "onnxruntime and --calibrate DIR")
+    p.add_argument("--runtime", choices=["torch", "onnxruntime"], help="I3D runtime (default torch); onnxruntime runs the "
+                                                                        "exported I3D graph, cached in the weights cache")
+    p.add_argument("--calibrate", metavar="DIR", help="int8: a folder with a few of your own videos; the int8 ranges are "
+                                                      "calibrated on up to 8 of them, 4 snippets each (cached)")
     p.add_argument("--batch-size", type=int, help="snippets per I3D forward pass (default 8)")
     p.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
