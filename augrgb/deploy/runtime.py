@@ -109,7 +109,8 @@ def quantize_int8(fp32: Path, out: Path, snippets: Iterator[np.ndarray]) -> Path
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # its "pre-process first" advice
     with replacing(out) as tmp:
         quantize_static(str(fp32), str(tmp), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        extra_options={"CalibMaxIntermediateOutputs": 1})  # merge ranges per snippet: bounded memory
     return out
 
 
