@@ -33,7 +33,7 @@ from augrgb.extract.transforms import to_unit_range
 log = logging.getLogger(__name__)
 
 CALIBRATION_VIDEOS = 8  # at most this many videos of --calibrate DIR are read
-CALIBRATION_SNIPPETS = 4  # and at most this many snippets of each (evenly over the first 64)
+CALIBRATION_FRAMES = 64  # and the first snippets of each that fit in this many frames (at least one)
 
 
 class _BothOutputs(nn.Module):
@@ -76,7 +76,7 @@ def calibration_videos(folder: str | Path) -> list[Path]:
 
 def calibration_snippets(videos: Sequence[Path], frames: int, fps: float, crop: str, size: int,
                          short_side: int) -> Iterator[np.ndarray]:
-    """Preprocessed uint8 snippets ``(frames, size, size, 3)`` of each video, a few per video."""
+    """Preprocessed uint8 snippets ``(frames, size, size, 3)``: the first ``CALIBRATION_FRAMES // frames`` of each video."""
     from augrgb.extract import decode
     from augrgb.extract.snippets import iter_snippets
     from augrgb.extract.transforms import Preprocess
@@ -85,7 +85,7 @@ def calibration_snippets(videos: Sequence[Path], frames: int, fps: float, crop: 
     for video in videos:
         stream = (preprocess(f) for f in decode.iter_frames(video, fps=fps))
         for i, snippet in enumerate(iter_snippets(stream, frames, frames)):
-            if i >= CALIBRATION_SNIPPETS:
+            if i >= max(1, CALIBRATION_FRAMES // frames):
                 break
             yield snippet.frames
 
@@ -96,21 +96,35 @@ def _calibration_key(videos: Sequence[Path]) -> str:
 
 
 def quantize_int8(fp32: Path, out: Path, snippets: Iterator[np.ndarray]) -> Path:
-    """ONNX Runtime static quantization (QOperator: QLinearConv; int8 per-channel weights, uint8 activations, min-max ranges)."""
+    """ONNX Runtime static quantization (QOperator: QLinearConv; int8 per-channel weights, uint8 activations,
+    min-max ranges merged one snippet at a time, so calibration memory does not grow with the snippets)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
+    clips = list(snippets)  # uint8, a few MB each
+    if not clips:
+        raise InputError("--calibrate", "no snippet could be decoded from the calibration videos")
+
     class Reader(CalibrationDataReader):
-        """One preprocessed snippet per calibration step."""
+        """The calibration snippets, one per step, over the range ONNX Runtime asks for."""
+
+        def __init__(self) -> None:
+            self.set_range(0, len(clips))
+
+        def __len__(self) -> int:
+            return len(clips)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self.pending = iter(clips[start_index:end_index])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            clip = next(snippets, None)
+            clip = next(self.pending, None)
             return None if clip is None else {"snippets": to_model_input(clip[None])}
 
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # its "pre-process first" advice
     with replacing(out) as tmp:
         quantize_static(str(fp32), str(tmp), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        extra_options={"CalibMaxIntermediateOutputs": 1})  # merge ranges per snippet: bounded memory
+                        extra_options={"CalibStridedMinMax": 1})
     return out
 
 

@@ -115,7 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", choices=["torch", "onnxruntime"], help="I3D runtime (default torch); onnxruntime runs the "
                                                                         "exported I3D graph, cached in the weights cache")
     p.add_argument("--calibrate", metavar="DIR", help="int8: a folder with a few of your own videos; the int8 ranges are "
-                                                      "calibrated on up to 8 of them, 4 snippets each (cached)")
+                                                      "calibrated on up to 8 of them, their first 64 frames (cached)")
     p.add_argument("--batch-size", type=int, help="snippets per I3D forward pass (default 8)")
     p.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
