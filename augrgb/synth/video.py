@@ -1,6 +1,9 @@
 """Writing RGB frames to an mp4 with PyAV: H.264 (libx264, yuv420p) when the PyAV build has it, else MPEG-4 part 2.
 
-Both decode with decord, PyAV and OpenCV. One encoder thread: the output is then byte-identical
+Both decode with decord, PyAV and OpenCV. One encoder thread, and libx264 without macroblock-tree rate
+control and its lookahead: with them the PyAV wheels' libx264 encoded the same frames into different bytes
+from one call to the next in one process (4 to 7 distinct outputs in 10 encodes of a 48 px video; x264's
+asm paths off, or fixed QP, or mbtree and lookahead off, each gave one). The output is then byte-identical
 run to run, and parallelism comes from generating several videos at once.
 """
 
@@ -13,7 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-_PREFERRED = (("libx264", {"crf": "23", "preset": "veryfast"}), ("mpeg4", {"qscale": "2"}))
+_PREFERRED = (("libx264", {"crf": "23", "preset": "veryfast", "x264-params": "no-mbtree=1:rc-lookahead=0"}),
+              ("mpeg4", {"qscale": "2"}))
 
 
 def video_codec() -> tuple[str, dict[str, str]]:
