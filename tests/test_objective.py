@@ -177,6 +177,11 @@ def test_negative_pools_and_label_disjoint_negatives():
     assert drawn("other-videos", False)[0] == [4, 5]
     # snippet 4 (empty set) in its own video: 3 and 5 differ and are disjoint from it
     assert drawn("same-video", True)[4] == [3, 5]
+    # videos interleaved (rows in the order 3, 0, 4, 1, 5, 2): indices still point at rows of the anchor's video,
+    # snippet 0 (now row 1) draws snippets 1 and 2 (now rows 3 and 5)
+    perm = torch.tensor([3, 0, 4, 1, 5, 2])
+    idx, has = sample_negatives(labels[perm], videos[perm], 400, "same-video")
+    assert sorted(set(idx[1].tolist())) == [3, 5] and bool(has[1])
     # one video where every snippet has the same set: no negative at all
     idx, has = sample_negatives(torch.tensor([2, 2, 2]), torch.zeros(3), 3, "same-video")
     assert not has.any()
