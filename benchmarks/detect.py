@@ -4,7 +4,12 @@ One generated benchmark video (``augrgb.synth``, 25 fps) and a paper-sized rando
 1024 -> 256, 5 layers; speed does not depend on the weights):
 
 (a) RGB-only: ``augrgb.detect.pipeline.detect`` end to end (decode, resize/crop, I3D RGB, student,
-    intervals, all output files, I3D weight loading included), I3D in fp32 and in bf16.
+    intervals, all output files, I3D weight loading included) for each ``--paths`` runtime/precision
+    (default: torch fp32 (today's baseline), torch bf16, torch auto, onnxruntime fp32, onnxruntime
+    int8 calibrated on ``--calibrate`` or a generated video): seconds per video second, snippets/s,
+    speed-up over torch fp32, the 0.2 s per video second target, and the share of this CPU's peak
+    (I3D FLOPs per snippet x snippets/s against a large fp32 / bf16 matrix product measured first).
+    ONNX graphs are exported and int8 calibrated before timing (cached, as a second run finds them).
 (b) Two-stream (the baseline): the fp32 RGB-only run above (its RGB branch is the same work) plus
     TV-L1 flow of every frame pair, the flow I3D, a flow stream (teacher-sized) and the fusion
     (average of logits). TV-L1 is slow, so it runs on a subset of pairs (in parallel processes on
@@ -13,11 +18,11 @@ One generated benchmark video (``augrgb.synth``, 25 fps) and a paper-sized rando
     (the generated video's flat shapes converge faster than real footage), so the pairs are timed on
     ``--flow-video`` (default: the real Kinetics clip in ../shared) and, for reference, on the
     generated video too.
-(c) Peak RSS of ``detect`` on a generated ``--rss-minutes`` video in a fresh child process
-    (resource.getrusage RUSAGE_CHILDREN), measured first, before any other child process exists.
+(c) Peak RSS of ``detect`` on a generated ``--rss-minutes`` video in a fresh child process per path
+    (the child's own getrusage RUSAGE_SELF peak).
 
     PYTHONPATH=. python benchmarks/detect.py [--seconds 60] [--tvl1-pairs 16] [--flow-snippets 8] [--rss-minutes 10]
-                                             [--flow-video PATH]
+                                             [--flow-video PATH] [--paths torch/fp32,onnxruntime/int8] [--calibrate DIR]
 
 The default run takes about as long as detecting 12 minutes of video (the peak-RSS child dominates);
 ``--rss-minutes 0`` skips that part.
@@ -26,8 +31,8 @@ The default run takes about as long as detecting 12 minutes of video (the peak-R
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +44,7 @@ import torch
 
 from augrgb.core.files import state_sha256
 from augrgb.core.grid import num_snippets
+from augrgb.extract.precision import cpu_summary
 from augrgb.detect.model import load_detector
 from augrgb.detect.pipeline import detect
 from augrgb.detect.settings import DetectConfig
@@ -55,6 +61,8 @@ from augrgb.synth.generator import FPS, build_video
 from augrgb.synth.video import write_mp4
 
 CLASSES = 17  # the built-in benchmark's label set
+PATHS = ("torch/fp32", "torch/bf16", "torch/auto", "onnxruntime/fp32", "onnxruntime/int8")
+TARGET = 0.2  # s of compute per s of video: >= 5x real time
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -75,28 +83,60 @@ def make_student(path: Path, weights: Path) -> Path:
     return save_stream(path, stream, classes=[f"class{i}" for i in range(CLASSES)], modality="rgb", features=features)
 
 
-def timed_detect(video: Path, model: Path, out: Path, precision: str, weights: Path) -> float:
+def config_of(path: str, calibrate: Path) -> DetectConfig:
+    """``runtime/precision`` -> the DetectConfig that runs it."""
+    runtime, precision = path.split("/")
+    return DetectConfig(runtime=runtime, precision=precision, calibrate=str(calibrate) if precision == "int8" else None)
+
+
+def timed_detect(video: Path, model: Path, out: Path, config: DetectConfig, weights: Path, cache: Path) -> tuple[float, str]:
+    """(seconds, the precision the run recorded) of one ``detect`` call."""
     start = time.perf_counter()
-    results = detect([video], model, out, DetectConfig(precision=precision), weights=str(weights), progress=False)
+    results = detect([video], model, out, config, weights=str(weights), cache=str(cache), progress=False)
     elapsed = time.perf_counter() - start
     assert results[0].status == "done", results[0]
-    return elapsed
+    return elapsed, json.loads((out / "videos" / f"{video.stem}.json").read_text())["precision"]
 
 
-def peak_rss_child(video: Path, model: Path, weights: Path, out: Path, precision: str) -> tuple[float, float]:
-    """(peak RSS in MB, seconds) of a fresh process running ``detect`` on ``video``."""
-    code = ("from augrgb.detect.pipeline import detect; from augrgb.detect.settings import DetectConfig;"
-            f"r = detect([{str(video)!r}], {str(model)!r}, {str(out)!r}, DetectConfig(precision={precision!r}), "
-            f"weights={str(weights)!r}, progress=False); print(r[0].status, r[0].reason or '')")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # small helpers (e.g. ldconfig) may have run
+def peak_rss_child(video: Path, model: Path, weights: Path, out: Path, config: DetectConfig, cache: Path) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of a fresh process running ``detect`` on ``video`` (its own RUSAGE_SELF peak)."""
+    code = ("import resource; from augrgb.detect.pipeline import detect; from augrgb.detect.settings import DetectConfig;"
+            f"r = detect([{str(video)!r}], {str(model)!r}, {str(out)!r}, DetectConfig(**{config.model_dump()!r}), "
+            f"weights={str(weights)!r}, cache={str(cache)!r}, progress=False); "
+            "print(r[0].status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, r[0].reason or '')")
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     if done.returncode or not done.stdout.startswith("done"):
         sys.exit(f"child failed: {done.stdout}{done.stderr[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak <= before:
-        sys.exit(f"an earlier child process peaked higher ({before / 1024:.0f} MB): cannot attribute the peak")
-    return peak / 1024, time.perf_counter() - start
+    return int(done.stdout.split()[1]) / 1024, time.perf_counter() - start
+
+
+def i3d_gflops_per_snippet() -> float:
+    """Multiply-adds x 2 of the I3D RGB convolutions on one 16x224x224 snippet (counted with forward hooks)."""
+    from augrgb.extract.i3d import InceptionI3d
+
+    model, flops = InceptionI3d().eval(), [0]
+
+    def count(module: torch.nn.Conv3d, _inputs: tuple, output: torch.Tensor) -> None:
+        per_output = module.in_channels // module.groups * int(np.prod(module.kernel_size))
+        flops[0] += 2 * output.numel() * per_output
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
+    with torch.no_grad():
+        model.extract_features(torch.zeros(1, 3, 16, 224, 224))
+    for hook in hooks:
+        hook.remove()
+    return flops[0] / 1e9
+
+
+def gemm_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 3) -> float:
+    """GFLOP/s of a large matrix product in ``dtype`` on all torch threads: the practical peak of this CPU."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
 def preprocessed_frames(video: Path, count: int) -> list[np.ndarray]:
@@ -168,50 +208,87 @@ def main() -> None:
     parser.add_argument("--rss-minutes", type=float, default=10, help="length of the peak-RSS video (0: skip; default 10)")
     parser.add_argument("--flow-video", type=Path, default=REAL_VIDEO,
                         help="real video whose frames time TV-L1 (default: the Kinetics clip in ../shared)")
+    parser.add_argument("--paths", default=",".join(PATHS), help=f"runtime/precision pairs to time (default {','.join(PATHS)})")
+    parser.add_argument("--calibrate", type=Path, help="int8: folder of videos to calibrate on (default: a generated 8 s video "
+                                                       "of another benchmark scene)")
+    parser.add_argument("--gemm-size", type=int, default=2048, help="matrix size of the peak measurement (default 2048)")
     args = parser.parse_args()
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if "torch/fp32" not in paths:
+        paths.insert(0, "torch/fp32")  # the baseline every row is compared with
     if not args.flow_video.is_file():
         sys.exit(f"{args.flow_video}: no such video for timing TV-L1 (pass --flow-video)")
 
     weights = weights_path("i3d-rgb")
     if not weights.is_file():
         sys.exit("no cached I3D RGB weights: run `augrgb weights fetch i3d-rgb` first")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; CPU: {cpu_summary()}")
+    gflops = i3d_gflops_per_snippet()
+    peak = {"fp32": gemm_peak_gflops(torch.float32, args.gemm_size), "bf16": gemm_peak_gflops(torch.bfloat16, args.gemm_size)}
+    print(f"I3D RGB: {gflops:.1f} GFLOP per 16x224x224 snippet; {args.gemm_size}^2 matrix product (the practical peak): "
+          f"fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s -> at most "
+          f"{peak['fp32'] / gflops:.2f} snippets/s fp32, {peak['bf16'] / gflops:.2f} bf16")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = make_student(tmp / "student.pt", weights)
         load_detector(model)
+        cache = tmp / "cache"
+        calibrate = args.calibrate
+        if calibrate is None and any(p.endswith("/int8") for p in paths):
+            calibrate = tmp / "calibrate"
+            calibrate.mkdir()
+            write_mp4(calibrate / "other.mp4", build_video(0, 1, 8.0, "dense", args.size).iter_frames(), FPS, args.size)
+        warm = tmp / "warm.mp4"
+        make_video(warm, 1.0, args.size)
+        for path in paths:  # export and calibrate the ONNX graphs into the cache before any timing
+            timed_detect(warm, model, tmp / f"warm_{path.replace('/', '_')}", config_of(path, calibrate), weights, cache)
 
         if args.rss_minutes > 0:
             long_video = tmp / "long.mp4"
             start = time.perf_counter()
             frames = make_video(long_video, args.rss_minutes * 60, args.size)
             print(f"(c) peak RSS, {args.rss_minutes:g}-minute video ({frames} frames, generated in {time.perf_counter() - start:.0f} s):")
-            rss, seconds = peak_rss_child(long_video, model, weights, tmp / "rss_out", "bf16")
-            print(f"    detect bf16 in a child process: peak RSS {rss:.0f} MB (limit 1536 MB), {seconds:.0f} s "
-                  f"({seconds / (frames / FPS):.2f} s per second of video)")
+            for path in paths:
+                rss, seconds = peak_rss_child(long_video, model, weights, tmp / f"rss_{path.replace('/', '_')}",
+                                              config_of(path, calibrate), cache)
+                print(f"    detect {path:18s} in a child process: peak RSS {rss:.0f} MB (limit 1536 MB), {seconds:.0f} s "
+                      f"({seconds / (frames / FPS):.3f} s per second of video)")
             long_video.unlink()
 
         video = tmp / "video.mp4"
         frames = make_video(video, args.seconds, args.size)
         duration = frames / FPS
-        print(f"timed video: {duration:g} s, {frames} frames at {FPS} fps, {args.size}x{args.size}, "
-              f"{num_snippets(frames, 16, 16)} snippets of 16 frames")
-        rgb = {p: timed_detect(video, model, tmp / f"out_{p}", p, weights) for p in ("fp32", "bf16")}
+        snippets = num_snippets(frames, 16, 16)
+        print(f"timed video: {duration:g} s, {frames} frames at {FPS} fps, {args.size}x{args.size}, {snippets} snippets of 16 frames")
+        rgb, used = {}, {}
+        for path in paths:
+            rgb[path], used[path] = timed_detect(video, model, tmp / f"out_{path.replace('/', '_')}", config_of(path, calibrate),
+                                                 weights, cache)
         extra = two_stream_extra(video, args.flow_video, frames, args.tvl1_pairs, args.flow_snippets)
-        two_stream = rgb["fp32"] + sum(s for _, s, _ in extra)
+        two_stream = rgb["torch/fp32"] + sum(s for _, s, _ in extra)
 
-        print("\n(a) RGB-only detect, end to end          seconds   s per video second")
-        for p, s in rgb.items():
-            print(f"    {p:35s} {s:9.1f} {s / duration:12.3f}")
+        scale = (args.size / 224) ** 2  # FLOPs of a snippet at this frame size
+        print("\n(a) RGB-only detect, end to end (decode included)")
+        print(f"    {'runtime/precision':26s} {'seconds':>8s} {'s/video s':>10s} {'snippets/s':>11s} {'vs torch fp32':>14s} "
+              f"{'target 0.2':>11s} {'% of peak':>10s}")
+        for path, s in rgb.items():
+            runtime, precision = path.split("/")
+            name = f"{runtime}/{used[path]}" + (" (auto)" if precision == "auto" else "")
+            ok = "met" if s / duration <= TARGET else f"{s / duration / TARGET:.1f}x off"
+            share = snippets / s * gflops * scale / peak["bf16" if used[path] == "bf16" else "fp32"]
+            print(f"    {name:26s} {s:8.1f} {s / duration:10.3f} {snippets / s:11.2f} {rgb['torch/fp32'] / s:13.2f}x "
+                  f"{ok:>11s} {share:9.0%}")
+        print("    (% of peak: I3D FLOPs x snippets/s over the fp32 matrix-product peak, bf16 rows over the bf16 one; "
+              "int8 rows over fp32: the int8 peak is higher)")
         print("(b) two-stream pipeline (baseline)")
-        print(f"    {'RGB branch = RGB-only fp32 run above':35s} {rgb['fp32']:9.1f} {rgb['fp32'] / duration:12.3f}")
+        print(f"    {'RGB branch = RGB-only torch fp32 run above':35s} {rgb['torch/fp32']:9.1f} {rgb['torch/fp32'] / duration:12.3f}")
         for name, s, extrapolated in extra:
             print(f"    {name} {'[extrapolated]' if extrapolated else ''}\n    {'':35s} {s:9.1f} {s / duration:12.3f}")
         print(f"    {'total':35s} {two_stream:9.1f} {two_stream / duration:12.3f}")
         print("ratio two-stream / RGB-only:  " + ", ".join(f"{p} {two_stream / s:.1f}x" for p, s in rgb.items()))
-        print(f"targets: bf16 RGB-only < 1 s per video second ({rgb['bf16'] / duration:.3f}); >= 10x faster than "
-              f"two-stream ({two_stream / rgb['bf16']:.1f}x)")
-
+        best = min(rgb, key=rgb.get)
+        print(f"targets: fastest path {best} {rgb[best] / duration:.3f} s per video second (target <= {TARGET}); "
+              f">= 2x torch fp32: {rgb['torch/fp32'] / rgb[best]:.2f}x; >= 10x faster than two-stream ({two_stream / rgb[best]:.1f}x)")
 
 if __name__ == "__main__":
     main()

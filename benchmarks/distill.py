@@ -165,7 +165,7 @@ def charades_like_items(videos: int, min_len: int, max_len: int, in_dim: int, cl
         labels = np.zeros((t, classes), dtype=bool)
         for c in rng.integers(classes, size=int(rng.integers(1, 4))):
             start = int(rng.integers(t))
-            labels[start:start + int(rng.integers(5, t + 1)), c] = True
+            labels[start:start + int(rng.integers(min(5, t), t + 1)), c] = True
         features = {m: rng.standard_normal((t, in_dim), dtype=np.float32).astype(np.float16) for m in ("rgb", "flow")}
         items.append(VideoItem(f"v{v:05d}", features, labels, t))
     return items

@@ -81,7 +81,7 @@ def test_tiny_demo_writes_the_table_and_detections(tiny_demo):
     for row in result["rows"]:
         assert all(math.isfinite(v) and 0 <= v <= 1 for v in row["scores"].values()), row
     # every row's score is its checkpoints' test-subset score: scoring the same rows again gives the same numbers
-    from augrgb.distill.evaluation import evaluate_checkpoints
+    from augrgb.evaluate.checkpoints import evaluate_checkpoints
 
     again = evaluate_checkpoints({row["name"]: row["checkpoints"] for row in result["rows"]}, out / "features",
                                  out / "bench" / "annotations.json", fmt="dense-json", subset="testing", tiou=(0.1, 0.5))

@@ -157,9 +157,9 @@ def test_another_model_recomputes(dense_case, capsys):
     assert run_detect("--features", store, "--model", other, "--out", out, "v1") == 0
     assert "1 detected, 0 already done" in capsys.readouterr().out
     # the probabilities now name the other checkpoint: its content hash, not the first model's
-    from augrgb.distill.checkpoint import load_stream
+    from augrgb.models.checkpoint import load_stream
     recorded = read_probabilities(out / "probabilities")["v1"].attrs["model_sha256"]
-    assert recorded == load_stream(other)[1]["sha256"] != load_stream(model)[1]["sha256"]
+    assert recorded == load_stream(other)[1].sha256 != load_stream(model)[1].sha256
 
 
 def test_mismatched_store_features_are_refused_and_the_batch_goes_on(dense_case, capsys):

@@ -111,7 +111,7 @@ def test_a_tiny_grid_runs_resumes_and_tabulates(data, tmp_path, capsys):
     assert all(r["teacher"] == "pose" and r["seed"] == 0 for r in lines)
     # each score is its checkpoints' test mAP: evaluating the vanilla run against the teacher again gives the
     # vanilla, teacher and two-stream rows exactly; the augmented row is its own best.pt's RGB row
-    from augrgb.distill.evaluation import evaluate_streams
+    from augrgb.evaluate.checkpoints import evaluate_streams
 
     by_name = {r["name"]: r for r in lines}
     teacher_ckpt = Path(by_name["teacher"]["teacher_run"]) / "best.pt"

@@ -121,15 +121,15 @@ def test_upsampling_nearest_centre_with_overlap_and_halfway_ties():
 def test_halfway_frames_take_the_earlier_snippet_whatever_the_rounding():
     # docs/metrics.md: halfway between two centres, the earlier snippet. Centres and frame times are ratios whose
     # floating-point differences round either way, so a tie must not be decided by the last bit:
-    # 24 fps, snippet 1, stride 2: centres 0, 2/24, 4/24, ...; frame 3 (3/24 s) is halfway between snippets 1 and 2,
-    # frame 5 between 2 and 3, frame 17 between 8 and 9 -> 1, 2, 8
-    timing = SnippetTiming(fps=24.0, snippet_length=1, stride=2)
-    up = upsample_scores(np.arange(12.0)[:, None], timing, np.array([3, 5, 17]) / 24.0)
-    assert up[:, 0].tolist() == [1.0, 2.0, 8.0]
-    # 25 fps, snippet 15, stride 16: centres (16 i + 7)/25 = 0.28, 0.92, 1.56; frame 15 (0.6 s) and frame 31 (1.24 s)
+    # 24 fps, snippet 3, stride 2: centres (2 i + 1)/24 = 1/24, 3/24, 5/24, ...; frame 2 (2/24 s) is halfway between
+    # snippets 0 and 1, frame 4 between 1 and 2, frame 16 between 7 and 8 -> 0, 1, 7
+    grid = SnippetGrid(fps=24.0, snippet=3, stride=2)
+    up = upsample_scores(np.arange(12.0)[:, None], grid, np.array([2, 4, 16]) / 24.0)
+    assert up[:, 0].tolist() == [0.0, 1.0, 7.0]
+    # 25 fps, snippet 17, stride 16: centres (16 i + 8)/25 = 0.32, 0.96, 1.6; frame 16 (0.64 s) and frame 32 (1.28 s)
     # are halfway -> snippets 0 and 1
-    timing = SnippetTiming(fps=25.0, snippet_length=15, stride=16)
-    up = upsample_scores(np.arange(3.0)[:, None], timing, np.array([14, 15, 16, 30, 31, 32]) / 25.0)
+    grid = SnippetGrid(fps=25.0, snippet=17, stride=16)
+    up = upsample_scores(np.arange(3.0)[:, None], grid, np.array([15, 16, 17, 31, 32, 33]) / 25.0)
     assert up[:, 0].tolist() == [0.0, 0.0, 1.0, 1.0, 1.0, 2.0]
 
 
@@ -139,8 +139,8 @@ def test_upsampling_equals_the_rule_in_exact_arithmetic(fps, rate):
     from fractions import Fraction
 
     for length in range(1, 18, 2):
-        for stride in (1, 2, 3, 8, 16):
-            timing = SnippetTiming(fps=float(fps), snippet_length=length, stride=stride)
+        for stride in (s for s in (1, 2, 3, 8, 16) if s <= length):  # a grid never skips frames
+            timing = SnippetGrid(fps=float(fps), snippet=length, stride=stride)
             n, frames = 6, 120
             got = upsample_scores(np.arange(float(n))[:, None], timing, np.arange(frames) / rate)[:, 0]
             centres = [(Fraction(i * stride) + Fraction(length - 1, 2)) / Fraction(fps) for i in range(n)]

@@ -571,6 +571,8 @@ def test_any_failure_of_one_input_and_a_killed_worker_leave_the_batch_going(tmp_
 
     names = ["a", "b", "memory", "c", "cv2", "d", "e", "f"] + (["oom", "g", "h"] if workers > 1 else [])
     paths = [tmp_path / f"{n}.mp4" for n in names]
+    for p in paths:  # the batch checks that each input exists before its job sees it
+        p.write_bytes(b"")
     lines: list[str] = []
     job = _HostileJob(SimpleNamespace(workers=workers), str(tmp_path / "store"))
     results = {r.video_id: r for r in run_batch(paths, job, progress=False, report=lines.append)}
@@ -592,6 +594,8 @@ def test_odd_file_names_get_one_printable_line_each_and_the_batch_goes_on(tmp_pa
 
     names = [b"good.mp4", b"caf\xe9.mp4", b"two\nlines.mp4", b"y" * 245 + b".mp4", b"fine too.mp4"]
     paths = [Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), n))) for n in names]
+    for p in paths:  # the batch checks that each input exists before its job sees it
+        p.write_bytes(b"")
     job = _HostileJob(SimpleNamespace(workers=1), str(tmp_path / "store"))
     printed: list[str] = []
     results = {r.source: r for r in run_batch(paths, job, progress=False, report=printed.append)}

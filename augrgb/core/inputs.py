@@ -56,14 +56,15 @@ def video_id_of(path: Path, strip_suffix: str | None = None) -> str:
     return name
 
 
-def claim_id(video_id: str, path: Path, seen: dict[str, Path]) -> str | None:
-    """Why ``video_id`` of input ``path`` cannot be used (not a valid id, one an earlier input took, or an input that
-    cannot be read at all), else None after recording it in ``seen`` (id -> path, in input order)."""
+def claim_id(video_id: str, path: Path, seen: dict[str, Path], readable: bool = True) -> str | None:
+    """Why ``video_id`` of input ``path`` cannot be used (not a valid id, one an earlier input took, or, when
+    ``readable``, an input that cannot be read at all), else None after recording it in ``seen`` (id -> path, in
+    input order)."""
     try:
         check_video_id(video_id)
         if video_id in seen:
             raise InputError(path, f"video id '{video_id}' already used by {seen[video_id]}")
-        why = unreadable(path)
+        why = unreadable(path) if readable else None
         if why is not None:
             raise InputError(path, why)
     except InputError as exc:

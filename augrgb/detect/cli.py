@@ -9,7 +9,7 @@ from augrgb.core.errors import InputError
 from augrgb.detect.intervals import DECODERS
 
 _DETECT_ONLY = ("features", "annotations", "plot", "config", "decoder", "threshold", "close_gap", "min_length", "levels",
-                "nms_iou", "txt_label_base", "precision", "batch_size", "backend", "device", "weights", "cache_dir",
+                "nms_iou", "txt_label_base", "precision", "runtime", "calibrate", "batch_size", "backend", "device", "weights", "cache_dir",
                 "overwrite", "quiet")
 
 
@@ -24,8 +24,9 @@ def _config(args: argparse.Namespace):
 def _run_detect(args: argparse.Namespace) -> int:
     from augrgb.detect.pipeline import detect
 
-    if args.format is not None:
-        raise InputError("--format", "belongs to `augrgb detect export --model M --format F --out FILE`")
+    if args.format is not None or args.end_to_end:
+        flag = "--format" if args.format is not None else "--end-to-end"
+        raise InputError(flag, "belongs to `augrgb detect export --model M --format F --out FILE`")
     results = detect(args.inputs, args.model, args.out, _config(args), features=args.features, annotations=args.annotations,
                      plot=args.plot, weights=args.weights, cache=args.cache_dir, overwrite=args.overwrite,
                      progress=not args.quiet)
@@ -40,11 +41,21 @@ def _run_export(args: argparse.Namespace) -> int:
     from augrgb.detect.export import export
     from augrgb.detect.model import load_detector
 
-    stray = [k for k in _DETECT_ONLY if getattr(args, k) not in (None, False)]
+    allowed = ("weights", "cache_dir") if args.end_to_end else ()
+    stray = [k for k in _DETECT_ONLY if k not in allowed and getattr(args, k) not in (None, False)]
     if stray:
-        raise InputError(f"--{stray[0].replace('_', '-')}", "does not apply to `augrgb detect export`")
+        raise InputError(f"--{stray[0].replace('_', '-')}", "does not apply to `augrgb detect export`"
+                         + (" (--weights and --cache-dir only with --end-to-end)" if stray[0] in ("weights", "cache_dir") else ""))
     if args.format is None:
         raise InputError("--format", "required by `augrgb detect export` (torchscript or onnx)")
+    if args.end_to_end:
+        from augrgb.detect.onnx_export import export_end_to_end
+
+        if args.format != "onnx":
+            raise InputError("--end-to-end", f"is exported as ONNX only (--format onnx), not {args.format}")
+        path = export_end_to_end(load_detector(args.model), args.out, weights=args.weights, cache=args.cache_dir)
+        print(f"onnx end to end (encoder.onnx, temporal.onnx, augrgb.json) -> {path}")
+        return 0
     path = export(load_detector(args.model), args.format, args.out)
     print(f"{args.format} -> {path}")
     return 0
@@ -68,7 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "detect", help="stage 3: raw videos -> action intervals, reading RGB only (also: detect export)",
         usage="augrgb detect VIDEO... --model STUDENT.pt --out DIR [options]\n"
-              "       augrgb detect export --model STUDENT.pt --format {torchscript,onnx} --out FILE",
+              "       augrgb detect export --model STUDENT.pt --format {torchscript,onnx} --out FILE\n"
+              "       augrgb detect export --model STUDENT.pt --format onnx --end-to-end --out DIR [--weights W]",
         description="Decode each video with the feature settings stored in the student checkpoint, encode it with the "
                     "I3D RGB network, run the student and turn its probabilities into action intervals. Writes "
                     "DIR/detections.json (ActivityNet), DIR/detections.csv, DIR/txt/<video>.txt (PKU-MMD/TSU), "
@@ -96,7 +108,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--levels", type=float, nargs="+", help="multi-threshold: the thresholds (default 0.1 0.2 ... 0.9)")
     p.add_argument("--nms-iou", type=float, help="multi-threshold: class-wise NMS tIoU (default 0.5)")
     p.add_argument("--txt-label-base", type=int, help="label of the first class in the txt files (PKU-MMD 1, TSU 0; default 0)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], help="I3D precision (default fp32)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
+                   help="I3D precision (default auto: bf16 on CPUs with AMX and on bf16 GPUs, else fp32; the choice and why "
+                        "are recorded in DIR/videos/<video>.json); bf16 runs with --runtime torch, int8 with --runtime "
+                        "onnxruntime and --calibrate DIR")
+    p.add_argument("--runtime", choices=["torch", "onnxruntime"], help="I3D runtime (default torch); onnxruntime runs the "
+                                                                        "exported I3D graph, cached in the weights cache")
+    p.add_argument("--calibrate", metavar="DIR", help="int8: a folder with a few of your own videos; the int8 ranges are "
+                                                      "calibrated on up to 8 of them, their first 64 frames (cached)")
     p.add_argument("--batch-size", type=int, help="snippets per I3D forward pass (default 8)")
     p.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
@@ -105,4 +124,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", default=None, help="recompute videos that are already done")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
     p.add_argument("--format", choices=["torchscript", "onnx"], help="export only: torchscript, or onnx (needs augrgb[export])")
+    p.add_argument("--end-to-end", action="store_true", help="export only, with --format onnx: a folder with the I3D RGB "
+                                                              "snippet encoder, the temporal filter + head and their "
+                                                              "metadata (preprocessed snippets -> probabilities; see "
+                                                              "docs/detect.md and docs/deploy_onnx.py)")
     p.set_defaults(func=_run)

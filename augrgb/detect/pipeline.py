@@ -26,6 +26,7 @@ from augrgb.core.files import write_text_atomic
 from augrgb.core.grid import SnippetGrid
 from augrgb.core.inputs import InputResult, claim_id, collect_inputs, error_reason, video_id_of
 from augrgb.core.memory import bound_heap_growth
+from augrgb.core.paths import unreadable
 from augrgb.detect.model import Detector, load_detector
 from augrgb.detect.outputs import OutputDir, detections_of, write_run_outputs, write_txt
 from augrgb.detect.plot import plot_timeline
@@ -35,8 +36,8 @@ from augrgb.detect.probabilities import (
     read_probabilities_file,
     write_probabilities,
 )
+from augrgb.extract.precision import resolve
 from augrgb.detect.settings import DetectConfig, build_decoder
-from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.pipeline import ENCODERS, encode_video
 from augrgb.extract.store import FeatureStore
 from augrgb.extract.weights import load_i3d, weights_path
@@ -69,15 +70,21 @@ class _Run:
         self.decoding = config.decoding(detector.head, len(detector.classes), detector.thresholds)
         self.decoder = build_decoder(self.decoding)
         self.encoder = None
-        self.extract_config = detector.extract_config(precision=config.precision, batch_size=config.batch_size,
+        self.choice = resolve(config.runtime, config.precision, config.device, config.calibrate)
+        torch_precision = self.choice.precision if self.choice.runtime == "torch" else None
+        self.extract_config = detector.extract_config(precision=torch_precision, batch_size=config.batch_size,
                                                       backend=config.backend, device=config.device)
 
     def load_encoder(self, weights: str | None, cache: str | None) -> None:
         """The I3D RGB encoder, refused when its weights are not those the model was trained on."""
+        from augrgb.extract.runtime import make_encoder
+
         model, sha, _ = load_i3d("rgb", path=weights, cache=cache)
         self.detector.check_features({**self.extract_config.grid_attrs(), "encoder": ENCODERS["rgb"], "weights_sha256": sha},
                                      weights or weights_path("i3d-rgb", cache))
-        self.encoder = SnippetEncoder(model, self.config.precision, self.config.device)
+        cfg = self.extract_config
+        self.encoder = make_encoder(model, sha, self.choice.runtime, self.choice.precision, self.config.device, cache,
+                                    self.config.calibrate, float(cfg.fps), cfg.crop, int(cfg.short_side))
 
     def has_features(self, video_id: str) -> bool:
         return self.store is not None and self.store.has(video_id, "rgb")
@@ -91,10 +98,11 @@ class _Run:
             frames = attrs.get("frame_count") or (len(features) - 1) * cfg.stride + cfg.snippet  # older stores: whole snippets
             return np.asarray(features, np.float32), {"frames": int(frames), "source_fps": attrs.get("source_fps"),
                                                       "flags": _flags(attrs.get("flags")), "features": str(self.store.path(video_id)),
-                                                      "precision": attrs.get("precision", "")}
+                                                      "precision": attrs.get("precision", ""), "runtime": attrs.get("runtime", "torch"),
+                                                      "precision_reason": "feature store"}
         features, meta = encode_video(path, self.encoder, self.extract_config)
         return features, {"frames": meta["frames"], "source_fps": meta["source_fps"], "flags": meta["flags"], "features": "decoded",
-                          "precision": self.config.precision}
+                          **self.choice.as_record()}
 
     def infer(self, video_id: str, path: Path) -> DetectResult:
         """Run the networks on one video and write all its outputs (the record last)."""
@@ -110,7 +118,8 @@ class _Run:
         write_probabilities(self.out.probabilities(video_id), probs)
         source_fps = float(facts["source_fps"] or fps)
         record = {"video_id": video_id, "source": str(path), "model": self.detector.meta.path,
-                  "model_sha256": self.detector.sha256, "precision": facts["precision"], "features": facts["features"],
+                  "model_sha256": self.detector.sha256, "precision": facts["precision"], "runtime": facts["runtime"],
+                  "precision_reason": facts["precision_reason"], "features": facts["features"],
                   "fps": fps, "snippet": grid.snippet, "stride": grid.stride, "frames": grid.frames,
                   "duration": grid.frames / fps, "snippets": int(len(snippet_probs)), "source_fps": source_fps,
                   "flags": facts["flags"], "augrgb_version": __version__}
@@ -158,7 +167,13 @@ def _inputs(inputs: Sequence[str | Path], store: FeatureStore | None) -> list[tu
         if store is None:
             raise InputError("VIDEO", "give videos (files, folders, list files), or --features STORE to use all its videos")
         return [(vid, store.path(vid)) for vid in store.video_ids()]
-    return [(video_id_of(p), p) for p in collect_inputs(inputs)]
+    # an input that is no file names a video: of the --features store, or one whose saved probabilities can serve
+    # (the run reports it as failed when neither can)
+    stored = set(store.video_ids()) if store is not None else set()
+    named = [str(p) for p in inputs if not Path(p).exists() and not Path(p).is_symlink()]
+    files = [p for p in inputs if str(p) not in named]
+    return ([(vid, store.path(vid) if vid in stored else Path(vid)) for vid in named]
+            + ([(video_id_of(p), p) for p in collect_inputs(files)] if files else []))
 
 
 def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path, config: DetectConfig | None = None, *,
@@ -190,12 +205,15 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
     redo: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
     for vid, path in _inputs(inputs, store):
-        reason = claim_id(vid, path, seen)
+        reason = claim_id(vid, path, seen, readable=False)
+        if reason is None:
+            record = None if overwrite else out.read_record(vid)
+            state = run.up_to_date(record)
+            if state == "run" and not run.has_features(vid):  # only a video that must be decoded has to be readable
+                reason = unreadable(path)
         if reason is not None:
             results.append(DetectResult(vid, str(path), "failed", reason))
             continue
-        record = None if overwrite else out.read_record(vid)
-        state = run.up_to_date(record)
         if state == "run":
             todo.append((vid, path))
         elif state == "redecode":

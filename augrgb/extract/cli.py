@@ -147,12 +147,15 @@ def _run_pose_encoder_train(args: argparse.Namespace) -> int:
 
 
 def _run_classify(args: argparse.Namespace) -> int:
-    from augrgb.extract.encoder import SnippetEncoder
+    from augrgb.extract.precision import resolve
+    from augrgb.extract.runtime import make_encoder
     from augrgb.extract.kinetics import classify_video, kinetics400_classes
     from augrgb.extract.weights import load_i3d
 
-    model, _, _ = load_i3d("rgb", path=args.weights, cache=args.cache_dir)
-    probs = classify_video(args.video, SnippetEncoder(model, args.precision, args.device), backend=args.backend)
+    choice = resolve(args.runtime, args.precision, args.device, args.calibrate)
+    model, sha, _ = load_i3d("rgb", path=args.weights, cache=args.cache_dir)
+    encoder = make_encoder(model, sha, choice.runtime, choice.precision, args.device, args.cache_dir, args.calibrate)
+    probs = classify_video(args.video, encoder, backend=args.backend)
     names = kinetics400_classes()
     for index in probs.argsort()[::-1][: args.top]:
         print(f"{names[index]}\t{probs[index]:.4f}")
@@ -270,7 +273,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     cls.add_argument("video", metavar="VIDEO", help="video file")
     cls.add_argument("--top", type=int, default=5, help="how many labels to print (default 5)")
     cls.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
-    cls.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="inference precision (default fp32)")
+    cls.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="fp32",
+                     help="inference precision (default fp32; auto: bf16 on CPUs with AMX, else fp32; int8: --runtime "
+                          "onnxruntime with --calibrate DIR)")
+    cls.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch", help="I3D runtime (default torch)")
+    cls.add_argument("--calibrate", metavar="DIR", help="int8: folder of your own videos to calibrate on")
     cls.add_argument("--device", default="cpu", help="torch device (default cpu)")
     cls.add_argument("--weights", help="I3D RGB weights file; default: the cached ones")
     cls.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")

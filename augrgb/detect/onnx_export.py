@@ -1,0 +1,152 @@
+"""End-to-end ONNX export of the RGB-only detector: preprocessed snippets -> per-class probabilities.
+
+The export is a folder of two graphs and one metadata file (see docs/detect.md, "End-to-end export"):
+
+- ``encoder.onnx``: I3D RGB, snippets ``(B, 3, snippet, size, size)`` float32 in [-1, 1] -> features
+  ``(B, 1024)``; B is dynamic, so a video is encoded in batches with bounded memory;
+- ``temporal.onnx``: temporal filter + head, the whole video's features ``(1, 1024, T)`` and a mask
+  ``(1, 1, T)`` of ones -> probabilities ``(1, K', T)`` (softmax heads: background last);
+- ``augrgb.json``: classes, snippet grid, preprocessing, thresholds, decoding, I3D weights hash and
+  the SHA-256 of both graphs. Each graph also carries the same metadata as ONNX ``metadata_props``
+  (key ``augrgb``: the whole JSON; plus one key per field), so a graph copied alone stays described.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from augrgb.core.errors import InputError
+from augrgb.detect.export import export_onnx
+from augrgb.detect.model import Detector
+from augrgb.detect.settings import DetectConfig
+from augrgb.extract.i3d import InceptionI3d
+from augrgb.extract.runtime import OPSET, EncoderGraph
+
+FORMAT = "augrgb.onnx-end-to-end/1"
+ENCODER_FILE, TEMPORAL_FILE, METADATA_FILE = "encoder.onnx", "temporal.onnx", "augrgb.json"
+METADATA_KEY = "augrgb"
+PREPROCESSING_RULES = {
+    "resample": "output frame k at the model fps shows source frame floor(k * source_fps / fps) (exact fractions)",
+    "resize": "crop 'center': scale the RGB uint8 frame so its short side is short_side (OpenCV INTER_LINEAR, "
+              "sizes rounded), then take the centred size x size crop ((new - size) // 2 from top and left); "
+              "crop 'resize': straight to size x size",
+    "scale": "x / 127.5 - 1 (uint8 0..255 -> float32 -1..1)",
+    "layout": "snippets (B, 3, snippet, size, size) float32, RGB channel order",
+    "snippets": "snippet i covers frames [i * stride, i * stride + snippet); snippets are added until the last frame "
+                "is covered, the missing frames of the last snippet (or of a video shorter than one) repeat the last frame",
+}
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def snippet_shape(detector: Detector) -> tuple[int, int, int, int]:
+    """``(3, snippet, size, size)``: one preprocessed snippet of this detector's grid."""
+    cfg = detector.extract_config()
+    return 3, int(cfg.snippet), int(cfg.size), int(cfg.size)
+
+
+def export_encoder_onnx(i3d: InceptionI3d, shape: tuple[int, int, int, int], out: Path) -> Path:
+    """Write the I3D snippet encoder (dynamic batch) to ``out`` (opset 17, TorchScript-based exporter)."""
+    graph = EncoderGraph(i3d, shape)
+    example = torch.zeros(2, *shape)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        torch.onnx.export(graph, (example,), str(out), input_names=["snippets"], output_names=["features"],
+                          dynamic_axes={"snippets": {0: "B"}, "features": {0: "B"}}, opset_version=OPSET, dynamo=False)
+    return out
+
+
+def end_to_end_metadata(detector: Detector, weights_sha256: str) -> dict[str, Any]:
+    """Everything a deployment needs besides the two graphs (the ``augrgb.json`` content, graph hashes aside)."""
+    cfg = detector.extract_config()
+    _, snippet, size, _ = snippet_shape(detector)
+    return {
+        "format": FORMAT,
+        "classes": detector.classes,
+        "head": detector.head,
+        "thresholds": detector.thresholds,
+        "decoding": DetectConfig().decoding(detector.head, len(detector.classes), detector.thresholds),
+        "grid": {"fps": float(cfg.fps), "snippet": int(cfg.snippet), "stride": int(cfg.stride)},
+        "preprocessing": {"crop": cfg.crop, "size": int(cfg.size), "short_side": int(cfg.short_side), **PREPROCESSING_RULES},
+        "encoder": detector.features.get("encoder", "i3d-inceptionv1-kinetics400-rgb"),
+        "weights_sha256": weights_sha256,
+        "source_checkpoint_sha256": detector.sha256,
+        "precision": "fp32",
+        "graphs": {
+            "encoder": {"file": ENCODER_FILE, "inputs": {"snippets": f"(B, 3, {snippet}, {size}, {size}) float32"},
+                        "outputs": {"features": "(B, 1024) float32"}},
+            "temporal": {"file": TEMPORAL_FILE, "inputs": {"features": "(1, 1024, T) float32", "mask": "(1, 1, T) float32 ones"},
+                         "outputs": {"probabilities": "(1, K', T) float32; softmax heads: background is the last row"}},
+        },
+    }
+
+
+def _add_metadata(path: Path, meta: dict[str, Any]) -> None:
+    """Store ``meta`` in the ONNX file's metadata_props: the whole JSON under ``augrgb`` and one key per field."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for key, value in {METADATA_KEY: meta, **{f"{METADATA_KEY}.{k}": v for k, v in meta.items()}}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def load_checked_i3d(detector: Detector, weights: str | None = None, cache: str | None = None) -> tuple[InceptionI3d, str]:
+    """The I3D RGB network and its SHA-256, refused when not the weights the detector was trained on."""
+    from augrgb.extract.pipeline import ENCODERS
+    from augrgb.extract.weights import load_i3d, weights_path
+
+    i3d, sha, _ = load_i3d("rgb", path=weights, cache=cache)
+    detector.check_features({**detector.extract_config().grid_attrs(), "encoder": ENCODERS["rgb"], "weights_sha256": sha},
+                            weights or weights_path("i3d-rgb", cache))
+    return i3d, sha
+
+
+def export_end_to_end(detector: Detector, out: str | Path, weights: str | None = None, cache: str | None = None) -> Path:
+    """Write the end-to-end ONNX folder ``out`` (module docstring); replaces an earlier export there."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise InputError("--format onnx", "needs the onnx package: pip install 'augrgb[export]'") from None
+    out = Path(out)
+    if out.exists() and not (out.is_dir() and (out / METADATA_FILE).is_file()):
+        raise InputError(out, "exists and is not an earlier end-to-end export (the export is a folder)")
+    i3d, sha = load_checked_i3d(detector, weights, cache)
+    meta = end_to_end_metadata(detector, sha)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        export_encoder_onnx(i3d, snippet_shape(detector), tmp / ENCODER_FILE)
+        export_onnx(detector, tmp / TEMPORAL_FILE)
+        for name in ("encoder", "temporal"):
+            _add_metadata(tmp / meta["graphs"][name]["file"], meta)
+        for name in ("encoder", "temporal"):
+            meta["graphs"][name]["sha256"] = file_sha256(tmp / meta["graphs"][name]["file"])
+        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,120 @@
+"""`--runtime torch|onnxruntime` and `--precision auto|fp32|bf16|int8`: the choice, and the same outputs from each runtime.
+
+Tolerances: fp32 ONNX Runtime vs PyTorch, probabilities within 1e-4 absolute (float32 rounding order
+only). int8 accuracy guard (real weights, bundled Kinetics clip): cosine >= 0.99 per snippet against
+fp32 features, and the same Kinetics top-1 from `extract classify`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from augrgb.cli import main
+from augrgb.extract.precision import auto_precision, cpu_flags, resolve
+from augrgb.core.errors import InputError
+from augrgb.extract.weights import read_weights_file, state_sha256
+from tests.detect_helpers import FEATURES, random_stream, write_checkpoint
+from tests.test_deploy_onnx import TINY_GRID, tiny_i3d_weights
+from tests.videos import SHARED_VIDEOS, write_video
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+
+def test_auto_picks_bf16_only_with_amx():
+    assert auto_precision("torch", "cpu", {"avx512f", "amx_bf16", "amx_tile"})[0] == "bf16"
+    assert auto_precision("torch", "cpu", {"avx512f", "avx512_bf16", "avx512_vnni"})[0] == "fp32"  # Zen 4: no AMX
+    assert auto_precision("onnxruntime", "cpu", {"amx_bf16", "amx_int8"})[0] == "fp32"  # int8 only when asked, calibrated
+    if "amx_bf16" not in cpu_flags():  # this machine (AMD EPYC, no AMX): auto must be fp32
+        assert resolve().precision == "fp32"
+
+
+def test_refused_combinations():
+    with pytest.raises(InputError, match="runs with --runtime torch"):
+        resolve("onnxruntime", "bf16")
+    with pytest.raises(InputError, match="runs with --runtime onnxruntime"):
+        resolve("torch", "int8", calibrate="x")
+    with pytest.raises(InputError, match="needs --calibrate"):
+        resolve("onnxruntime", "int8")
+    with pytest.raises(InputError, match="int8 only"):
+        resolve("onnxruntime", "fp32", calibrate="x")
+    assert resolve("onnxruntime", "int8", calibrate="x").as_record()["precision"] == "int8"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict:
+    """A tiny I3D and student, a 33-frame clip, a private weights cache."""
+    tmp = tmp_path_factory.mktemp("runtime")
+    weights = tiny_i3d_weights(tmp / "i3d.pt")
+    features = {**FEATURES, **TINY_GRID, "weights_sha256": state_sha256(read_weights_file(weights))}
+    model = write_checkpoint(tmp / "student.pt", random_stream(3, "sigmoid"), ["a", "b", "c"], features=features)
+    base = np.random.default_rng(2).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    (tmp / "videos").mkdir()
+    video = write_video(tmp / "videos" / "clip.mp4", (np.roll(base, 2 * i, axis=0) for i in range(33)), fps=25)
+    return {"tmp": tmp, "weights": weights, "model": model, "video": video}
+
+
+def _detect(tiny: dict, name: str, *options: str) -> tuple[np.ndarray, dict]:
+    out = tiny["tmp"] / name
+    assert main(["detect", str(tiny["video"]), "--model", str(tiny["model"]), "--out", str(out), "--weights",
+                 str(tiny["weights"]), "--cache-dir", str(tiny["tmp"] / "cache"), "--quiet", *options]) == 0
+    with h5py.File(out / "probabilities" / "clip.h5") as h5:
+        probs = h5["snippets"][()]
+    return probs, json.loads((out / "videos" / "clip.json").read_text())
+
+
+def test_onnxruntime_detect_equals_torch_and_records_the_choice(tiny):
+    torch_probs, torch_record = _detect(tiny, "torch")
+    ort_probs, ort_record = _detect(tiny, "ort", "--runtime", "onnxruntime")
+    np.testing.assert_allclose(ort_probs, torch_probs, atol=1e-4, rtol=0)
+    assert (torch_record["runtime"], ort_record["runtime"]) == ("torch", "onnxruntime")
+    assert torch_record["precision"] == resolve().precision and torch_record["precision_reason"]
+    assert ort_record["precision"] == "fp32"
+    assert any(p.name.endswith("-fp32.onnx") for p in (tiny["tmp"] / "cache" / "onnx").iterdir())
+
+
+def test_int8_detect_runs_calibrated_and_is_recorded(tiny, capsys):
+    probs, record = _detect(tiny, "int8", "--runtime", "onnxruntime", "--precision", "int8",
+                            "--calibrate", str(tiny["video"].parent))
+    assert (record["runtime"], record["precision"]) == ("onnxruntime", "int8") and probs.shape == (5, 3)
+    assert len(list((tiny["tmp"] / "cache" / "onnx").glob("*-int8-*.onnx"))) == 1
+    assert main(["detect", str(tiny["video"]), "--model", str(tiny["model"]), "--out", str(tiny["tmp"] / "bad"),
+                 "--precision", "int8", "--quiet"]) == 1
+    assert "runs with --runtime onnxruntime" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_int8_accuracy_guard_on_the_kinetics_clip(tmp_path, i3d_rgb_weights, capsys):
+    """Calibrated on the other bundled videos (not the clip): cosine >= 0.99 to fp32, Kinetics top-1 unchanged."""
+    from augrgb.extract.runtime import OrtSnippetEncoder
+    from augrgb.extract import decode
+    from augrgb.extract.encoder import SnippetEncoder
+    from augrgb.core.grid import iter_snippets
+    from augrgb.extract.transforms import Preprocess
+    from augrgb.extract.weights import load_i3d
+
+    calibrate = tmp_path / "calibrate"
+    calibrate.mkdir()
+    for name in ("ntu_S001C001P001R001A001_rgb.avi", "xvid_with_audio.avi"):
+        shutil.copy(SHARED_VIDEOS / name, calibrate / name)
+    clip = SHARED_VIDEOS / "kinetics_arm_wrestling.mp4"
+    i3d, sha, _ = load_i3d("rgb", path=i3d_rgb_weights)
+    int8 = OrtSnippetEncoder(i3d, sha, "int8", cache=tmp_path / "cache", calibrate=calibrate)
+    prep = Preprocess()
+    snippets = np.stack([s.frames for s in iter_snippets(prep(f) for f in decode.iter_frames(clip, fps=25.0))])
+    expected = np.concatenate([SnippetEncoder(i3d).features(snippets[i:i + 4]) for i in range(0, len(snippets), 4)])
+    got = np.concatenate([int8.features(snippets[i:i + 4]) for i in range(0, len(snippets), 4)])
+    cosine = (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
+    assert cosine.min() >= 0.99, cosine
+
+    top1 = {}
+    for name, options in (("fp32", []), ("int8", ["--runtime", "onnxruntime", "--precision", "int8", "--calibrate", str(calibrate)])):
+        assert main(["extract", "classify", str(clip), "--top", "1", "--weights", str(i3d_rgb_weights), "--cache-dir",
+                     str(tmp_path / "cache"), *options]) == 0
+        top1[name] = capsys.readouterr().out.split("\t")[0]
+    assert top1["int8"] == top1["fp32"] == "arm wrestling"
