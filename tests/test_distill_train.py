@@ -149,7 +149,7 @@ def test_sparse_dataset_softmax_head(tmp_path):
     maps = {e["epoch"]: e["validation"]["mAP"] for e in result.history}
     best = max(maps.values())
     assert result.best_validation["mAP"] == best and result.best_epoch == min(e for e, m in maps.items() if m == best)
-    assert meta["info"]["epoch"] == result.best_epoch and meta["info"]["validation"]["mAP"] == best
+    assert meta.info["epoch"] == result.best_epoch and meta.info["validation"]["mAP"] == best
 
 
 def test_teacher_of_another_dataset_is_refused(data, teacher, tmp_path):

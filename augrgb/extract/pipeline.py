@@ -26,7 +26,7 @@ from augrgb.core.errors import InputError
 from augrgb.core.grid import Snippet, iter_snippets
 from augrgb.core.inputs import claim_id, collect_inputs, video_id_of
 from augrgb.core.memory import bound_heap_growth
-from augrgb.core.paths import path_in, printable
+from augrgb.core.paths import path_in, printable, unreadable
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.engines import Engine, LocalEngine
@@ -217,7 +217,9 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
     seen: dict[str, Path] = {}
     for path in paths:
         vid = video_id_of(path, id_suffix_strip)
-        reason = claim_id(vid, path, seen)
+        reason = claim_id(vid, path, seen, readable=False)
+        if reason is None and getattr(job, "needs_source", lambda *_: True)(store, vid):
+            reason = unreadable(path)  # only an input the job will read has to be readable
         if reason is not None:
             results.append(VideoResult(vid, str(path), "failed", reason))
             continue

@@ -147,6 +147,10 @@ class PoseJob:
                                                        ("stride", self.cfg.stride)))
         return same_grid and (self.encoder is None or attrs.get("weights_sha256") == self.encoder_sha)
 
+    def needs_source(self, store: FeatureStore, video_id: str) -> bool:
+        """Pose features reuse the stored skeletons: the source file is read only when none are stored."""
+        return self.encoder is None or not store.has(video_id, "skeleton")
+
     def notices(self) -> list[str]:
         return []
 
