@@ -206,7 +206,7 @@ def epoch_benchmark(args: argparse.Namespace) -> None:
                                                               else ObjectiveConfig(), 1)],
                               head="sigmoid", num_classes=args.classes, train_items=items, val_items=items[:1],
                               training=TrainingConfig(batch_size=args.batch, max_length=None), seed=0, amp=False,
-                              ctx=DistContext(0, 1, 0, torch.device("cpu")), out=out, save_best=lambda *a: None,
+                              ctx=DistContext(0, 1, 0, torch.device("cpu")), out=out, best_checkpoint=lambda *a: {},
                               record_header={}, fingerprint={})
             trainer._build(trainer.phases[0])
             trainers[name] = trainer
