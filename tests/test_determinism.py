@@ -52,6 +52,8 @@ def content(path: Path):
         return payload_sha256(strip_volatile(torch.load(path, map_location="cpu", weights_only=True)))
     if path.name in ("run.json", "demo.json", "manifest.json"):
         return strip_volatile(json.loads(path.read_text()))
+    if path.suffix == ".lock" or ".locks" in path.parts:  # lock files name the process that held them
+        return None
     return path.read_bytes()
 
 
