@@ -1,4 +1,5 @@
-"""``augrgb demo``: the whole pipeline at the tiny size, interrupted and resumed; settings, record and table."""
+"""``augrgb demo``: the whole pipeline at the tiny size (with the flow teacher and two training seeds), interrupted
+and resumed; settings, record and table."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from augrgb.cli import main
 from augrgb.core.config import load_config
 from augrgb.core.errors import InputError
 from augrgb.demo.cli import INTERRUPTED
-from augrgb.demo.results import VANILLA, add_gap_closed, gap_closed, markdown_table, table_rows
-from augrgb.demo.settings import DemoPresets, demo_settings
+from augrgb.demo.results import VANILLA, add_gap_closed, gap_closed, markdown_table, mean_over_seeds, table_rows
+from augrgb.demo.settings import DemoPresets, demo_settings, parse_seeds
 from augrgb.demo.steps import DemoRecord, Step, run_steps
 
 ROWS = ["vanilla RGB", "pose teacher", "flow teacher", "two-stream RGB+pose", "two-stream RGB+flow",
@@ -27,11 +28,11 @@ def headers_and_outcomes(out: str) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def tiny_demo(tmp_path_factory, i3d_rgb_weights):
-    """A tiny demo interrupted in the middle of the pose teacher's training, then resumed to the end."""
+    """A tiny demo with flow and seeds 0,1, interrupted in the middle of the pose teacher's training, then resumed."""
     import augrgb.distill.trainer as trainer
 
     out = tmp_path_factory.mktemp("demo") / "out"
-    args = ["demo", "--out", str(out), "--size", "tiny", "--quiet"]
+    args = ["demo", "--out", str(out), "--size", "tiny", "--quiet", "--flow", "dis", "--seeds", "0,1"]
     save_state = trainer.Trainer._save_state
 
     def interrupt_after_first_epoch(self, state):
@@ -67,7 +68,7 @@ def test_interrupted_demo_says_how_to_resume_and_resumes(tiny_demo):
     assert all("skipped" in after for _, after in outcomes[:5])
     assert not any("skipped" in after for _, after in outcomes[5:])
     # the pose teacher went on from the epoch saved before the interruption
-    record = json.loads((out / "runs" / "pose_teacher" / "run.json").read_text())
+    record = json.loads((out / "runs" / "seed0" / "pose_teacher" / "run.json").read_text())
     assert record["resumed_after_epoch"] == 1 and [e["epoch"] for e in record["epochs"]] == [1, 2]
 
 
@@ -80,16 +81,23 @@ def test_tiny_demo_writes_the_table_and_detections(tiny_demo):
     assert result["metric"] == "per-frame mAP" and result["columns"] == ["mAP"]
     for row in result["rows"]:
         assert all(math.isfinite(v) and 0 <= v <= 1 for v in row["scores"].values()), row
-    # every row's score is its checkpoints' test-subset score: scoring the same rows again gives the same numbers
+    # every row is the mean and std of its checkpoints' test-subset scores over the two training seeds
     from augrgb.evaluate.checkpoints import evaluate_checkpoints
 
-    again = evaluate_checkpoints({row["name"]: row["checkpoints"] for row in result["rows"]}, out / "features",
-                                 out / "bench" / "annotations.json", fmt="dense-json", subset="testing", tiou=(0.1, 0.5))
-    assert [row["scores"] for row in again["rows"]] == [row["scores"] for row in result["rows"]]
-    assert [len(r["checkpoints"]) for r in result["rows"]] == [1, 1, 1, 2, 2, 1, 1]
+    assert result["seeds"] == [0, 1]
+    again = [evaluate_checkpoints({row["name"]: row["per_seed"][i]["checkpoints"] for row in result["rows"]},
+                                  out / "features", out / "bench" / "annotations.json", fmt="dense-json",
+                                  subset="testing", tiou=(0.1, 0.5)) for i in range(2)]
+    for i, row in enumerate(result["rows"]):
+        a, b = again[0]["rows"][i]["scores"]["mAP"], again[1]["rows"][i]["scores"]["mAP"]
+        assert [p["seed"] for p in row["per_seed"]] == [0, 1]
+        assert "runs/seed1/" in row["per_seed"][1]["checkpoints"][-1]
+        assert row["scores"]["mAP"] == pytest.approx((a + b) / 2) and row["std"]["mAP"] == pytest.approx(abs(a - b) / 2 ** 0.5)
+    assert [len(r["per_seed"][0]["checkpoints"]) for r in result["rows"]] == [1, 1, 1, 2, 2, 1, 1]
     markdown = (out / "results.md").read_text()
     for name in ROWS:
         assert f"| {name} |" in markdown and f"| {name} |" in stdout
+    assert " ± " in markdown and "mean ± std over training seeds 0,1" in markdown
     assert "wall time:" in stdout
     annotations = json.loads((out / "bench" / "annotations.json").read_text())
     test_ids = [vid for vid, v in annotations.items() if v["subset"] == "testing"]
@@ -136,7 +144,7 @@ def test_unknown_size_is_one_line_error(tmp_path, capsys):
 def test_record_refuses_other_settings_and_foreign_folders(tmp_path):
     DemoRecord(tmp_path / "a", demo_settings("tiny"))
     DemoRecord(tmp_path / "a", demo_settings("tiny"))  # the same settings resume
-    with pytest.raises(InputError, match=r"other settings \(mode: dense -> sparse; flow: dis -> tvl1\)"):
+    with pytest.raises(InputError, match=r"other settings \(mode: dense -> sparse; flow: None -> tvl1\)"):
         DemoRecord(tmp_path / "a", demo_settings("tiny", "sparse", "tvl1"))
     with pytest.raises(InputError, match=r"size_name: tiny -> small; size.videos: 6 -> 32"):
         DemoRecord(tmp_path / "a", demo_settings("small"))
@@ -196,3 +204,39 @@ def test_presets_are_found_from_a_folder_holding_same_named_folders(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     assert demo_settings("small").size.videos == 32
     assert load_config(DatasetConfig, "synth").name == "synth"
+
+
+def test_default_demo_trains_the_pose_teacher_only_and_seeds_are_checked(tmp_path):
+    from augrgb.demo.pipeline import DemoRun
+
+    settings = demo_settings("tiny")
+    assert settings.flow is None and settings.teachers == ("pose",) and settings.seeds == [0]
+    keys = [step.key for step in DemoRun(tmp_path / "d", settings).steps()]
+    assert keys == ["weights", "benchmark", "rgb", "pose", "teachers", "students", "evaluation", "detect", "figures"]
+    flow = demo_settings("tiny", flow="dis", seed=3, seeds=[4, 5])
+    assert flow.teachers == ("pose", "flow") and flow.seed == 3 and flow.seeds == [4, 5]
+    assert "flow" in [step.key for step in DemoRun(tmp_path / "d", flow).steps()]
+    assert parse_seeds("0,1,2") == [0, 1, 2]
+    with pytest.raises(InputError, match=r"--seeds: expected comma-separated integers like 0,1,2, got '0,x'"):
+        parse_seeds("0,x")
+    with pytest.raises(InputError, match="--seeds: needs distinct seeds, got 1,1"):
+        demo_settings("tiny", seeds=[1, 1])
+
+
+def test_mean_over_seeds_on_a_hand_computed_case():
+    def result(vanilla, teacher):
+        return {"metric": "per-frame mAP", "columns": ["mAP"], "subset": "testing", "videos": 2,
+                "rows": [{"name": VANILLA, "checkpoints": ["v.pt"], "scores": {"mAP": vanilla}},
+                         {"name": "pose teacher", "checkpoints": ["t.pt"], "scores": {"mAP": teacher}}]}
+
+    mean = mean_over_seeds([result(0.2, 0.5), result(0.4, 0.5), result(0.3, 0.8)], [0, 1, 2])
+    assert mean["seeds"] == [0, 1, 2] and mean["videos"] == 2
+    vanilla, teacher = mean["rows"]
+    assert vanilla["scores"]["mAP"] == pytest.approx(0.3) and vanilla["std"]["mAP"] == pytest.approx(0.1)
+    assert teacher["scores"]["mAP"] == pytest.approx(0.6) and teacher["std"]["mAP"] == pytest.approx(0.03 ** 0.5)
+    assert [p["scores"]["mAP"] for p in teacher["per_seed"]] == [0.5, 0.5, 0.8]
+    assert markdown_table(mean).splitlines()[2] == "| vanilla RGB | 30.00 ± 10.00 |  |"
+    with pytest.raises(ValueError, match="row 1 differs between seeds"):
+        other = result(0.1, 0.1)
+        other["rows"][1]["name"] = "flow teacher"
+        mean_over_seeds([result(0.2, 0.5), other], [0, 1])

@@ -111,7 +111,7 @@ def test_tiny_demo_is_the_same_under_any_hash_seed(tmp_path, i3d_rgb_weights):
     cache = str(i3d_rgb_weights.parents[1])
     a, b = run_twice(tmp_path, ["demo", "--size", "tiny", "--out", "demo", "--quiet", "--cache-dir", cache])
     files = assert_same_outputs(a / "demo", b / "demo")
-    assert {"results.md", "bench/synth.json", "features/synth_00000.h5", "runs/student_pose/best.pt",
+    assert {"results.md", "bench/synth.json", "features/synth_00000.h5", "runs/seed0/student_pose/best.pt",
             "models/pose_encoder.pt", "detect/detections.json"} <= set(files)
 
 

@@ -193,6 +193,14 @@ def test_shipped_result_grids_expand(name, teachers, runs, tmp_path):
     assert len(tasks) == runs
 
 
+def test_the_sparse_grid_expands_into_softmax_runs_scored_by_event_map(tmp_path):
+    grid = load_grid("results/synth_sparse")
+    tasks = plan(grid, tmp_path)
+    assert grid.metric == "event" and grid.metric_name == "event_mAP@0.1:0.5"
+    assert {t.config.dataset.head for t in tasks} == {"softmax"} and {t.seed for t in tasks} == {0, 1, 2, 3, 4}
+    assert len(tasks) == 5 * (2 + 13)  # per seed: the teacher, vanilla RGB and 13 student variants
+
+
 def test_probe_separates_an_informative_modality_from_noise(tmp_path, capsys):
     """Pose carries a clean class code (linearly separable: test mAP near 1); RGB here is pure noise (rgb_signal 0),
     so its probe sits near the classes' base rates, and the table's last column is each test mAP over the best."""
@@ -207,3 +215,29 @@ def test_probe_separates_an_informative_modality_from_noise(tmp_path, capsys):
                  "--dataset", str(dataset), "--out", str(tmp_path / "probe.md")]) == 0
     table = (tmp_path / "probe.md").read_text()
     assert table == probe_table(list(results.values())) and "| 1.00 |" in table.splitlines()[-1]
+
+
+def test_a_sparse_grid_scores_event_map_averaged_over_tiou(tmp_path):
+    """metric: event -> each record's score is the mean of its event mAPs at the grid's tIoUs, the same as
+    evaluating its checkpoints again; the report names the metric."""
+    from augrgb.evaluate.checkpoints import evaluate_checkpoints
+
+    store, annotations = make_store(tmp_path, videos=10, test_videos=4, sparse=True)
+    grid = grid_dict(tmp_path, store, annotations, metric="event", tiou=[0.1, 0.3, 0.5])
+    for preset_path in map(Path, (grid["teachers"]["pose"], grid["vanilla"], grid["student"])):
+        spec = yaml.safe_load(preset_path.read_text())
+        preset_path.write_text(yaml.safe_dump({**spec, "dataset": dataset_config(sparse=True)}))
+    grid["variants"] = grid["variants"][:1]
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    out = tmp_path / "results"
+    assert main(["experiments", "run", str(path), "--out", str(out), "--jobs", "1", "--quiet"]) == 0
+    lines = {r["name"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert {r["metric"] for r in lines.values()} == {"event_mAP@0.1:0.5"}
+    row = lines["augmented"]
+    again = evaluate_checkpoints({"s": [Path(row["run"]) / "best.pt"]}, store, annotations, metric="event",
+                                 tiou=(0.1, 0.3, 0.5))["rows"][0]["scores"]
+    assert row["scores"] == again and list(again) == ["mAP@0.1", "mAP@0.3", "mAP@0.5"]
+    assert row["score"] == pytest.approx(sum(again.values()) / 3)
+    assert main(["experiments", "report", str(path), "--out", str(out)]) == 0
+    assert "event mAP (mean over tIoU 0.1, 0.3, 0.5) (%)" in (out / "results.md").read_text()

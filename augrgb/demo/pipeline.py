@@ -1,5 +1,5 @@
-"""The whole pipeline on a generated benchmark, as ten resumable steps (see ``docs/demo.md``):
-weights, benchmark, RGB / flow / pose features, teachers, students, evaluation, detection, figures.
+"""The whole pipeline on a generated benchmark, as resumable steps (see ``docs/demo.md``): weights, benchmark,
+RGB / (optional) flow / pose features, teachers, students, evaluation, detection, figures.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from augrgb.core.config import load_config
 from augrgb.core.errors import InputError
 from augrgb.demo.figures import write_figures
-from augrgb.demo.results import add_gap_closed, markdown_table, table_rows, write_results
+from augrgb.demo.results import add_gap_closed, markdown_table, mean_over_seeds, table_rows, write_results
 from augrgb.demo.settings import DemoSettings
 from augrgb.demo.steps import DemoRecord, Step, run_steps
 from augrgb.extract.settings import ExtractConfig
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 RunConfigT = TypeVar("RunConfigT", bound="RunConfig")
 
-TEACHERS = ("pose", "flow")
 FINISHED = ("finished", "early-stopped")  # run.json statuses of a completed training run
 DATASETS = {"dense": "synth", "sparse": "synth_sparse"}
 WORKERS = 2
@@ -40,8 +39,8 @@ LAYOUT = """\
   bench/                     the generated benchmark: videos/*.mp4, skeletons/*.npy, annotations.json, classes.txt
   features/                  feature store: one HDF5 per video with rgb, flow, skeleton, pose (+ manifest.json)
   models/pose_encoder.pt     the AGCN pose encoder trained on the benchmark's skeletons
-  runs/<run>/                best.pt, last.pt, run.json, config.yaml of pose_teacher, flow_teacher,
-                             student_vanilla, student_pose, student_flow
+  runs/seed<S>/<run>/        best.pt, last.pt, run.json, config.yaml of pose_teacher, student_vanilla,
+                             student_pose (and flow_teacher, student_flow with --flow), per training seed
   detect/                    detections.json/.csv, txt/, probabilities/, plots/*.png (RGB-only detector)
   demo.json                  the settings and finished steps (a rerun resumes)"""
 
@@ -71,11 +70,12 @@ class DemoRun:
     def encoder(self) -> Path:
         return self.out / "models" / "pose_encoder.pt"
 
-    def run_dir(self, name: str) -> Path:
-        return self.out / "runs" / name
+    def run_dir(self, name: str, seed: int) -> Path:
+        return self.out / "runs" / f"seed{seed}" / name
 
-    def best(self, name: str) -> str:
-        return str(self.run_dir(name) / "best.pt")
+    def best(self, name: str, seed: int | None = None) -> str:
+        """``best.pt`` of run ``name`` trained with ``seed`` (default: the first training seed)."""
+        return str(self.run_dir(name, self.settings.seeds[0] if seed is None else seed) / "best.pt")
 
     def extract_config(self) -> ExtractConfig:
         """The snippet grid and crop of every feature: the benchmark's 25 fps, 16-frame snippets, frames resized
@@ -85,15 +85,18 @@ class DemoRun:
 
     # ------------------------------------------------------------------ steps
     def steps(self) -> list[Step]:
-        flow = "DIS" if self.settings.flow == "dis" else "TV-L1"
+        teachers, seeds = ", ".join(self.settings.teachers), len(self.settings.seeds)
+        per_seed = f" x {seeds} seeds" if seeds > 1 else ""
+        flow = [Step("flow", f"flow features ({'DIS' if self.settings.flow == 'dis' else 'TV-L1'})",
+                     self.flow_features)] if self.settings.flow else []
         return [
             Step("weights", "I3D RGB weights (Kinetics-400)", self.weights),
             Step("benchmark", f"benchmark ({self.settings.mode})", self.benchmark),
             Step("rgb", "RGB features (I3D)", self.rgb_features),
-            Step("flow", f"flow features ({flow})", self.flow_features),
+            *flow,
             Step("pose", "pose features (skeletons, AGCN encoder)", self.pose_features),
-            Step("teachers", "teachers (pose, flow)", self.teachers),
-            Step("students", "students (vanilla RGB, Augmented-RGB from each teacher)", self.students),
+            Step("teachers", f"teachers ({teachers}){per_seed}", self.teachers),
+            Step("students", f"students (vanilla RGB, Augmented-RGB from each teacher){per_seed}", self.students),
             Step("evaluation", "evaluation on the held-out videos", self.evaluation),
             Step("detect", "detection from raw video (RGB only)", self.detect),
             Step("figures", "figures", self.figures),
@@ -144,10 +147,10 @@ class DemoRun:
         return _batch_summary(extract_poses([self.bench / "skeletons"], self.features, cfg, encoder=str(self.encoder),
                                             progress=self.progress), self.features) + f"; encoder {self.encoder}"
 
-    def run_config(self, model: type[RunConfigT], preset: str, name: str, **overrides: Any) -> RunConfigT:
-        """A training config: the experiment preset with this demo's data, output, seed and epochs."""
+    def run_config(self, model: type[RunConfigT], preset: str, name: str, seed: int, **overrides: Any) -> RunConfigT:
+        """A training config: the experiment preset with this demo's data, output, training seed and epochs."""
         values = {"dataset": DATASETS[self.settings.mode], "features": str(self.features),
-                  "annotations": [str(self.annotations)], "out": str(self.run_dir(name)), "seed": self.settings.seed,
+                  "annotations": [str(self.annotations)], "out": str(self.run_dir(name, seed)), "seed": seed,
                   "training.epochs": self.settings.size.epochs, **overrides}
         return load_config(model, preset, sets=values, note="with the demo's settings")
 
@@ -167,35 +170,47 @@ class DemoRun:
         from augrgb.distill.train import train_teacher
 
         lines = []
-        for modality in TEACHERS:
-            cfg = self.run_config(TeacherConfig, f"experiments/synth_{modality}_teacher", f"{modality}_teacher")
-            lines.append(self._train(f"{modality} teacher", train_teacher, cfg))
+        for seed in self.settings.seeds:
+            for modality in self.settings.teachers:
+                cfg = self.run_config(TeacherConfig, f"experiments/synth_{modality}_teacher", f"{modality}_teacher",
+                                      seed)
+                lines.append(self._train(f"{modality} teacher{self._seed_note(seed)}", train_teacher, cfg))
         return "; ".join(lines)
+
+    def _seed_note(self, seed: int) -> str:
+        return f" (seed {seed})" if len(self.settings.seeds) > 1 else ""
 
     def students(self) -> str:
         from augrgb.distill.settings import StudentConfig
         from augrgb.distill.train import train_student
 
-        vanilla = self.run_config(StudentConfig, "experiments/synth_student_vanilla", "student_vanilla")
-        lines = [self._train("vanilla RGB", train_student, vanilla)]
-        for modality in TEACHERS:
-            teacher = self.best(f"{modality}_teacher")
-            cfg = self.run_config(StudentConfig, "experiments/synth_student_ours", f"student_{modality}",
-                                  teachers=[teacher])
-            lines.append(self._train(f"Augmented-RGB ({modality})", train_student, cfg))
+        lines = []
+        for seed in self.settings.seeds:
+            vanilla = self.run_config(StudentConfig, "experiments/synth_student_vanilla", "student_vanilla", seed)
+            lines.append(self._train(f"vanilla RGB{self._seed_note(seed)}", train_student, vanilla))
+            for modality in self.settings.teachers:
+                teacher = self.best(f"{modality}_teacher", seed)
+                cfg = self.run_config(StudentConfig, "experiments/synth_student_ours", f"student_{modality}", seed,
+                                      teachers=[teacher])
+                lines.append(self._train(f"Augmented-RGB ({modality}){self._seed_note(seed)}", train_student, cfg))
         return "; ".join(lines)
 
     def evaluation(self) -> str:
         from augrgb.evaluate.checkpoints import evaluate_checkpoints
 
-        rows = table_rows({m: self.best(f"{m}_teacher") for m in TEACHERS}, self.best("student_vanilla"),
-                          {m: self.best(f"student_{m}") for m in TEACHERS})
-        result = evaluate_checkpoints(rows, self.features, self.annotations, fmt="dense-json", subset="testing",
-                                      tiou=(0.1, 0.5), device="cpu")
-        size = self.settings.size
-        heading = (f"# augrgb demo: {self.settings.mode} benchmark, size {self.settings.size_name} ({size.videos} videos "
-                   f"of {size.seconds:g} s, {size.frame_size} px), {self.settings.flow.upper()} flow, "
-                   f"seed {self.settings.seed}")
+        teachers, per_seed = self.settings.teachers, []
+        for seed in self.settings.seeds:
+            rows = table_rows({m: self.best(f"{m}_teacher", seed) for m in teachers}, self.best("student_vanilla", seed),
+                              {m: self.best(f"student_{m}", seed) for m in teachers})
+            per_seed.append(evaluate_checkpoints(rows, self.features, self.annotations, fmt="dense-json",
+                                                 subset="testing", tiou=(0.1, 0.5), device="cpu"))
+        result = per_seed[0] if len(per_seed) == 1 else mean_over_seeds(per_seed, self.settings.seeds)
+        settings, size = self.settings, self.settings.size
+        flow = f"{settings.flow.upper()} flow teacher" if settings.flow else "pose teacher only (--flow dis adds a flow teacher)"
+        seeds = (f"training seed {settings.seeds[0]}" if len(settings.seeds) == 1
+                 else f"mean ± std over training seeds {','.join(map(str, settings.seeds))}")
+        heading = (f"# augrgb demo: {settings.mode} benchmark, size {settings.size_name} ({size.videos} videos "
+                   f"of {size.seconds:g} s, {size.frame_size} px, seed {settings.seed}), {flow}, {seeds}")
         json_path, md_path = write_results(self.out, add_gap_closed(result), heading)
         return f"{md_path}, {json_path}"
 

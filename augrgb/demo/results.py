@@ -4,6 +4,8 @@ two-stream each Augmented-RGB student closes, as Markdown (printed and ``results
 from __future__ import annotations
 
 import json
+import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +37,34 @@ def add_gap_closed(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def mean_over_seeds(results: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:
+    """One result from the same rows scored for each training seed: ``scores`` are the means, ``std`` the sample
+    standard deviations, ``per_seed`` each seed's checkpoints and scores (gap closed is then of the means)."""
+    first = results[0]
+    rows = []
+    for i, row in enumerate(first["rows"]):
+        runs = [r["rows"][i] for r in results]
+        if any(run["name"] != row["name"] for run in runs):
+            raise ValueError(f"row {i} differs between seeds: {[run['name'] for run in runs]}")
+        values = {c: [run["scores"][c] for run in runs] for c in first["columns"]}
+        rows.append({"name": row["name"], "modality": row.get("modality"),
+                     "scores": {c: statistics.fmean(v) for c, v in values.items()},
+                     "std": {c: statistics.stdev(v) for c, v in values.items()},
+                     "per_seed": [{"seed": seed, "checkpoints": run["checkpoints"], "scores": run["scores"]}
+                                  for seed, run in zip(seeds, runs)]})
+    return {**{k: v for k, v in first.items() if k != "rows"}, "seeds": list(seeds), "rows": rows}
+
+
 def markdown_table(result: dict[str, Any]) -> str:
-    """The table in Markdown: scores in %, and the gap closed on the Augmented-RGB rows."""
+    """The table in Markdown: scores in % (mean ± std over seeds when there are several), and the gap closed on
+    the Augmented-RGB rows."""
     columns = result["columns"]
     score_names = [f"{result['metric']} (%)" if c == "mAP" else f"{c} (%)" for c in columns]
     gap_names = ["gap closed" if c == "mAP" else f"gap closed {c[len('mAP'):]}" for c in columns]
     lines = [f"| row | {' | '.join(score_names + gap_names)} |", "|---|" + "---:|" * (2 * len(columns))]
     for row in result["rows"]:
-        scores = [f"{100 * row['scores'][c]:.2f}" for c in columns]
+        scores = [f"{100 * row['scores'][c]:.2f}" + (f" ± {100 * row['std'][c]:.2f}" if "std" in row else "")
+                  for c in columns]
         gaps = [_fraction(row["gap_closed"][c]) if "gap_closed" in row else "" for c in columns]
         lines.append(f"| {row['name']} | {' | '.join(scores + gaps)} |")
     return "\n".join(lines) + "\n"
@@ -54,9 +76,11 @@ def _fraction(value: float | None) -> str:
 
 def write_results(out: Path, result: dict[str, Any], heading: str) -> tuple[Path, Path]:
     """``out/results.json`` and ``out/results.md`` (heading, table, how to read it), written atomically."""
+    seeds = (f" Mean ± sample std over the {len(result['seeds'])} training seeds; gap closed of the means."
+             if "seeds" in result else "")
     md = (f"{heading}\n\n{markdown_table(result)}\n"
           f"{result['metric']} on the {result['videos']} '{result['subset']}' videos. Two-stream = the average of the "
           "vanilla RGB and teacher logits. Gap closed = (Augmented-RGB - vanilla) / (two-stream - vanilla); n/a when "
-          f"two-stream does not beat vanilla RGB by {100 * MIN_GAP:g} point or more.\n")
+          f"two-stream does not beat vanilla RGB by {100 * MIN_GAP:g} point or more.{seeds}\n")
     json_path = write_text_atomic(out / "results.json", json.dumps(result, indent=1) + "\n")
     return json_path, write_text_atomic(out / "results.md", md)

@@ -1,4 +1,5 @@
-"""What a demo run is made of: a size preset from ``augrgb/configs/demo.yaml`` plus mode, flow method and seed.
+"""What a demo run is made of: a size preset from ``augrgb/configs/demo.yaml`` plus mode, the optional flow
+teacher's method, the benchmark's seed and the training seeds.
 
 The settings are recorded in ``OUT/demo.json``; a rerun with the same settings resumes, other settings
 in the same folder are refused (as ``augrgb synth`` does with ``synth.json``).
@@ -45,8 +46,14 @@ class DemoSettings(BaseModel):
     size_name: str
     size: DemoSize
     mode: Literal["dense", "sparse"] = "dense"
-    flow: Literal["dis", "tvl1"] = "dis"
-    seed: int = 0
+    flow: Literal["dis", "tvl1"] | None = Field(None, description="optical flow of a second teacher; None: pose only")
+    seed: int = Field(0, description="seed of the benchmark")
+    seeds: list[int] = Field(min_length=1, description="seeds of the training runs; the table averages over them")
+
+    @property
+    def teachers(self) -> tuple[str, ...]:
+        """The teacher modalities this run trains and distils from."""
+        return ("pose", "flow") if self.flow else ("pose",)
 
 
 def size_names() -> list[str]:
@@ -54,12 +61,25 @@ def size_names() -> list[str]:
     return list(load_config(DemoPresets, PRESETS).sizes)
 
 
-def demo_settings(size: str, mode: str = "dense", flow: str = "dis", seed: int = 0) -> DemoSettings:
-    """The settings of a run at preset ``size``; an unknown size is a one-line error listing the known ones."""
+def demo_settings(size: str, mode: str = "dense", flow: str | None = None, seed: int = 0,
+                  seeds: list[int] | None = None) -> DemoSettings:
+    """The settings of a run at preset ``size`` (training seeds default to ``[seed]``); an unknown size or a
+    repeated seed is a one-line error."""
     sizes = load_config(DemoPresets, PRESETS).sizes
     if size not in sizes:
         raise InputError("--size", f"unknown size {size!r} (configs/demo.yaml has: {', '.join(sizes)})")
-    return DemoSettings(size_name=size, size=sizes[size], mode=mode, flow=flow, seed=seed)
+    seeds = [seed] if seeds is None else list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise InputError("--seeds", f"needs distinct seeds, got {','.join(map(str, seeds)) or 'none'}")
+    return DemoSettings(size_name=size, size=sizes[size], mode=mode, flow=flow, seed=seed, seeds=seeds)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds 0,1,2`` -> [0, 1, 2]; anything else is a one-line error."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError("--seeds", f"expected comma-separated integers like 0,1,2, got {text!r}") from None
 
 
 def settings_difference(old: dict, new: dict, prefix: str = "") -> list[str]:

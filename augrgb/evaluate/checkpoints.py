@@ -116,16 +116,19 @@ def evaluate_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]], 
 
 def evaluate_streams(rgb: str | Path, teachers: Sequence[str | Path], features: str | Path, annotations: str | Path,
                      *, fmt: str = "auto", subset: str = "testing", annotation_options: dict[str, Any] | None = None,
-                     device: str = "cpu", batch_size: int = 16, progress: bool = False) -> dict[str, Any]:
-    """Per-frame mAP of the RGB stream, each teacher, and their fusion (averaged logits) on ``subset``
-    (:func:`evaluate_checkpoints` with those rows)."""
+                     metric: str = "frame", tiou: Sequence[float] = (0.1, 0.5), device: str = "cpu",
+                     batch_size: int = 16, progress: bool = False) -> dict[str, Any]:
+    """mAP of the RGB stream, each teacher, and their fusion (averaged logits) on ``subset``
+    (:func:`evaluate_checkpoints` with those rows). ``metric="event"``: each row's ``mAP`` is the mean of its
+    event mAPs over ``tiou`` (each in ``scores``), as PKU-MMD and ActivityNet average over thresholds."""
     roles = ["teacher"] if len(teachers) == 1 else [f"teacher {i + 1}" for i in range(len(teachers))]
     rows: dict[str, list[str | Path]] = {"RGB": [rgb], **{r: [t] for r, t in zip(roles, teachers)}}
     rows["two-stream" if len(teachers) == 1 else "multi-stream"] = [rgb, *teachers]
     result = evaluate_checkpoints(rows, features, annotations, fmt=fmt, subset=subset,
-                                  annotation_options=annotation_options, metric="frame", device=device,
+                                  annotation_options=annotation_options, metric=metric, tiou=tiou, device=device,
                                   batch_size=batch_size, progress=progress)
     return {"subset": subset, "videos": result["videos"], "skipped": result["skipped"], "protocol": result["metric"],
             "rows": [{"stream": r["name"], "modality": r["modality"],
                       "checkpoint": r["checkpoints"][0] if len(r["checkpoints"]) == 1 else None,
-                      "mAP": r["scores"]["mAP"]} for r in result["rows"]]}
+                      "mAP": sum(r["scores"].values()) / len(r["scores"]), "scores": r["scores"]}
+                     for r in result["rows"]]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -48,10 +48,26 @@ class Grid(BaseModel):
     vanilla: str = Field(description="preset of the vanilla RGB student")
     student: str = Field(description="preset of the Augmented-RGB student (the base of every variant)")
     filter: str = Field("ss-tcn", description="temporal filter unless a variant says otherwise")
+    metric: Literal["frame", "event"] = Field("frame", description="frame: per-frame mAP (dense benchmarks); event: "
+                                              "event mAP averaged over `tiou` (sparse, softmax heads)")
+    tiou: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5], min_length=1,
+                              description="tIoU thresholds of the event metric")
     set: dict[str, Any] = Field(default_factory=dict, description="dotted overrides for every run (teachers too)")
     variants: list[Variant] = Field(min_length=1)
     reference: dict[str, float] = Field(default_factory=dict, description="value of each swept parameter in the "
                                         "main Augmented-RGB row (that row is the sweep's point at this value)")
+
+    @property
+    def metric_name(self) -> str:
+        """What each record's ``score`` is, e.g. ``frame_mAP`` or ``event_mAP@0.1:0.5``."""
+        return "frame_mAP" if self.metric == "frame" else f"event_mAP@{min(self.tiou):g}:{max(self.tiou):g}"
+
+    @property
+    def metric_label(self) -> str:
+        """The metric as table headers name it."""
+        if self.metric == "frame":
+            return "per-frame mAP"
+        return f"event mAP (mean over tIoU {', '.join(f'{t:g}' for t in self.tiou)})"
 
     @model_validator(mode="after")
     def _unique_rows(self) -> Grid:

@@ -78,7 +78,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def main_table(stats: dict[Key, Stat], teachers: Sequence[str], filter: str,
-               extra: Sequence[str] = (), per_seed: bool = False) -> str:
+               extra: Sequence[str] = (), per_seed: bool = False, label: str = "per-frame mAP") -> str:
     """Vanilla RGB, teacher, two-stream and Augmented-RGB per teacher (plus the ``extra`` main-group
     variants), each Augmented-RGB row followed by the share of the vanilla-to-two-stream gap it closes."""
     rows = []
@@ -93,7 +93,7 @@ def main_table(stats: dict[Key, Stat], teachers: Sequence[str], filter: str,
             share = gap_closed(*(p.mean for p in parts)) if all(parts) else None
             gaps.append("–" if share is None else f"{100 * share:.0f}%")
         rows.append(["  gap closed (aug − vanilla) / (two-stream − vanilla)", *gaps])
-    return _table(["per-frame mAP (%)", *teachers], rows)
+    return _table([f"{label} (%)", *teachers], rows)
 
 
 def group_table(stats: dict[Key, Stat], grid: Grid, group: str, teachers: Sequence[str],
@@ -103,7 +103,7 @@ def group_table(stats: dict[Key, Stat], grid: Grid, group: str, teachers: Sequen
     for v in grid.variants:
         if v.group == group:
             rows.append([v.name, *(_cell(stats, (group, v.name, t, v.filter or grid.filter), per_seed) for t in teachers)])
-    return _table(["per-frame mAP (%)", *teachers], rows)
+    return _table([f"{grid.metric_label} (%)", *teachers], rows)
 
 
 def filters_table(stats: dict[Key, Stat], grid: Grid, teachers: Sequence[str], per_seed: bool = False) -> str:
@@ -154,11 +154,11 @@ def render(records: Sequence[dict[str, Any]], grid: Grid, split: str = "test", p
     groups = list(dict.fromkeys(v.group for v in grid.variants))
     seeds = sorted({r["seed"] for r in records})
     where = "Test-subset" if split == "test" else "Validation (carved from training, per seed)"
-    parts = [f"{where} per-frame mAP (%), mean ± std over seeds {', '.join(map(str, seeds))}"
+    parts = [f"{where} {grid.metric_label} (%), mean ± std over seeds {', '.join(map(str, seeds))}"
              + (" (then each seed's score, in seed order)." if per_seed else "."),
              "## Main table", main_table(stats, teachers, grid.filter, [v.name for v in grid.variants
                                                                          if v.group == "main" and v.name != "augmented"],
-                                         per_seed)]
+                                         per_seed, label=grid.metric_label)]
     for group in groups:
         if group == "main":
             continue

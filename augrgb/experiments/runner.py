@@ -25,7 +25,6 @@ from augrgb.core.locks import FolderLock
 from augrgb.experiments.grid import Grid, Task, plan
 
 RESULTS = "results.jsonl"
-METRIC = "frame_mAP"
 
 
 def finished(run: Path) -> bool:
@@ -49,11 +48,13 @@ def train(task: Task) -> None:
         train_student(task.config, resume=resume)
 
 
-def _record(task: Task, group: str, name: str, score: float, **extra: Any) -> dict[str, Any]:
+def _record(task: Task, group: str, name: str, score: dict[str, Any], metric: str, **extra: Any) -> dict[str, Any]:
+    """One results line: the row, its seed and run, and ``score`` (mAP; event rows also each tIoU's in ``scores``)."""
     variant = task.variant
+    scores = {"scores": score["scores"]} if len(score["scores"]) > 1 else {}
     return {"group": group, "name": name, "teacher": task.teacher, "filter": task.filter, "seed": task.seed,
             "param": variant.param if variant else None, "value": variant.value if variant else None,
-            "metric": METRIC, "score": score, "run": str(task.out), **extra}
+            "metric": metric, "score": score["mAP"], **scores, "run": str(task.out), **extra}
 
 
 def best_validation(run: Path) -> float | None:
@@ -74,10 +75,10 @@ def gradient_shares(run: Path) -> dict[str, float] | None:
     return {name: float(sum(e.get(name, 0.0) for e in epochs) / len(epochs)) for name in epochs[0]}
 
 
-def score(task: Task, teachers: dict[str, Path], features: str, annotations: str) -> list[dict[str, Any]]:
-    """Test-subset records of a finished task: a student's own score; for the vanilla stream, per teacher,
-    the vanilla, teacher and two-stream (averaged logits) rows. Each stream's record also carries its
-    ``validation`` mAP (the split settings are chosen on; two-stream has none)."""
+def score(task: Task, teachers: dict[str, Path], grid: Grid) -> list[dict[str, Any]]:
+    """Test-subset records of a finished task by the grid's metric: a student's own score; for the vanilla stream,
+    per teacher, the vanilla, teacher and two-stream (averaged logits) rows. Each stream's record also carries
+    its ``validation`` mAP (the split settings are chosen on; two-stream has none)."""
     from augrgb.evaluate.checkpoints import evaluate_streams
 
     if task.kind == "teacher":
@@ -85,27 +86,28 @@ def score(task: Task, teachers: dict[str, Path], features: str, annotations: str
     records = []
     names = [task.teacher] if task.kind == "student" else list(teachers)
     for teacher in names:
-        result = evaluate_streams(task.out / "best.pt", [teachers[teacher] / "best.pt"], features, annotations)
-        rows = {row["stream"]: row["mAP"] for row in result["rows"]}
-        own = best_validation(task.out)
+        result = evaluate_streams(task.out / "best.pt", [teachers[teacher] / "best.pt"], grid.features,
+                                  grid.annotations, metric=grid.metric, tiou=grid.tiou)
+        rows = {row["stream"]: row for row in result["rows"]}
+        own, metric = best_validation(task.out), grid.metric_name
         if task.kind == "student":
-            records.append(_record(task, task.variant.group, task.variant.name, rows["RGB"], validation=own,
+            records.append(_record(task, task.variant.group, task.variant.name, rows["RGB"], metric, validation=own,
                                    grad_share=gradient_shares(task.out)))
         else:
             one = Task(task.kind, task.filter, task.seed, task.out, None, teacher=teacher)
-            records += [_record(one, "main", "vanilla", rows["RGB"], validation=own),
-                        _record(one, "main", "teacher", rows["teacher"], teacher_run=str(teachers[teacher]),
+            records += [_record(one, "main", "vanilla", rows["RGB"], metric, validation=own),
+                        _record(one, "main", "teacher", rows["teacher"], metric, teacher_run=str(teachers[teacher]),
                                 validation=best_validation(teachers[teacher])),
-                        _record(one, "main", "two-stream", rows["two-stream"], validation=None)]
+                        _record(one, "main", "two-stream", rows["two-stream"], metric, validation=None)]
     return records
 
 
-def execute(task: Task, teachers: dict[str, Path], features: str, annotations: str) -> list[dict[str, Any]] | str:
+def execute(task: Task, teachers: dict[str, Path], grid: Grid) -> list[dict[str, Any]] | str:
     """Train then score one task (runs in a worker process); a failure comes back as its one-line reason
     (not raised: the project's exceptions do not all survive pickling back to the parent)."""
     try:
         train(task)
-        return score(task, teachers, features, annotations)
+        return score(task, teachers, grid)
     except Exception as exc:  # one failing run must not stop the grid
         return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
@@ -228,7 +230,7 @@ def _run_grid(grid: Grid, out: Path, jobs: int, progress: bool, report: Callable
                     # the vanilla stream is scored against the teachers that trained
                     usable = {k: p for k, p in teachers_of[(t.filter, t.seed)].items()
                               if str(p) in ready and (t.key, k) not in done}
-                    running[pool.submit(execute, t, usable, grid.features, grid.annotations)] = t
+                    running[pool.submit(execute, t, usable, grid)] = t
                     todo.remove(t)
             if not running:
                 if todo:  # nothing can start: a dependency is missing (should not happen; say so rather than spin)
