@@ -9,7 +9,7 @@ One generated benchmark video (``augrgb.synth``, 25 fps) and a paper-sized rando
     int8 calibrated on ``--calibrate`` or a generated video): seconds per video second, snippets/s,
     speed-up over torch fp32, the 0.2 s per video second target, and the share of this CPU's peak
     (I3D FLOPs per snippet x snippets/s against a large fp32 / bf16 matrix product measured first).
-    ONNX graphs are exported and int8 calibrated before timing (cached, as a second run finds them).
+    ONNX graphs are exported, int8 calibrated and `auto` measured before timing (cached, as a second run finds them).
 (b) Two-stream (the baseline): the fp32 RGB-only run above (its RGB branch is the same work) plus
     TV-L1 flow of every frame pair, the flow I3D, a flow stream (teacher-sized) and the fusion
     (average of logits). TV-L1 is slow, so it runs on a subset of pairs (in parallel processes on
@@ -240,7 +240,7 @@ def main() -> None:
             write_mp4(calibrate / "other.mp4", build_video(0, 1, 8.0, "dense", args.size).iter_frames(), FPS, args.size)
         warm = tmp / "warm.mp4"
         make_video(warm, 1.0, args.size)
-        for path in paths:  # export and calibrate the ONNX graphs into the cache before any timing
+        for path in paths:  # export and calibrate the ONNX graphs, and measure auto, into the cache before any timing
             timed_detect(warm, model, tmp / f"warm_{path.replace('/', '_')}", config_of(path, calibrate), weights, cache)
 
         if args.rss_minutes > 0:

@@ -94,7 +94,7 @@ def test_deploy_program_gives_augrgb_detect_probabilities_without_augrgb_or_torc
     """docs/deploy_onnx.py, with torch and augrgb unimportable, equals `augrgb detect --backend opencv`."""
     tmp, video = tiny_case["tmp"], tiny_case["video"]
     assert main(["detect", str(video), "--model", str(tiny_case["model"]), "--out", str(tmp / "det"), "--weights",
-                 str(tiny_case["weights"]), "--backend", "opencv", "--quiet"]) == 0
+                 str(tiny_case["weights"]), "--backend", "opencv", "--precision", "fp32", "--quiet"]) == 0
     with h5py.File(tmp / "det" / "probabilities" / "clip.h5") as h5:
         expected = h5["snippets"][()]
     blocker = ("import runpy, sys; sys.modules['torch'] = None; sys.modules['augrgb'] = None; "

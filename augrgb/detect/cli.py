@@ -109,7 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nms-iou", type=float, help="multi-threshold: class-wise NMS tIoU (default 0.5)")
     p.add_argument("--txt-label-base", type=int, help="label of the first class in the txt files (PKU-MMD 1, TSU 0; default 0)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
-                   help="I3D precision (default auto: bf16 on CPUs with AMX and on bf16 GPUs, else fp32; the choice and why "
+                   help="I3D precision (default auto: bf16 on CPUs with AMX and on bf16 GPUs, the faster of the two measured "
+                        "once on CPUs with bf16 but no AMX, else fp32; the choice and why "
                         "are recorded in DIR/videos/<video>.json); bf16 runs with --runtime torch, int8 with --runtime "
                         "onnxruntime and --calibrate DIR")
     p.add_argument("--runtime", choices=["torch", "onnxruntime"], help="I3D runtime (default torch); onnxruntime runs the "

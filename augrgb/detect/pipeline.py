@@ -36,7 +36,7 @@ from augrgb.detect.probabilities import (
     read_probabilities_file,
     write_probabilities,
 )
-from augrgb.extract.precision import resolve
+from augrgb.extract.precision import Choice, check, encoder_probe, resolve
 from augrgb.detect.settings import DetectConfig, build_decoder
 from augrgb.extract.pipeline import ENCODERS, encode_video
 from augrgb.extract.store import FeatureStore
@@ -70,10 +70,10 @@ class _Run:
         self.decoding = config.decoding(detector.head, len(detector.classes), detector.thresholds)
         self.decoder = build_decoder(self.decoding)
         self.encoder = None
-        self.choice = resolve(config.runtime, config.precision, config.device, config.calibrate)
-        torch_precision = self.choice.precision if self.choice.runtime == "torch" else None
-        self.extract_config = detector.extract_config(precision=torch_precision, batch_size=config.batch_size,
-                                                      backend=config.backend, device=config.device)
+        check(config.runtime, config.precision, config.device, config.calibrate)  # bad options fail before any video
+        self.choice: Choice | None = None  # resolved when the encoder loads: `auto` may time it
+        self.extract_config = detector.extract_config(batch_size=config.batch_size, backend=config.backend,
+                                                      device=config.device)
 
     def load_encoder(self, weights: str | None, cache: str | None) -> None:
         """The I3D RGB encoder, refused when its weights are not those the model was trained on."""
@@ -82,9 +82,13 @@ class _Run:
         model, sha, _ = load_i3d("rgb", path=weights, cache=cache)
         self.detector.check_features({**self.extract_config.grid_attrs(), "encoder": ENCODERS["rgb"], "weights_sha256": sha},
                                      weights or weights_path("i3d-rgb", cache))
-        cfg = self.extract_config
-        self.encoder = make_encoder(model, sha, self.choice.runtime, self.choice.precision, self.config.device, cache,
-                                    self.config.calibrate, float(cfg.fps), cfg.crop, int(cfg.short_side))
+        config, cfg = self.config, self.extract_config
+        probe = encoder_probe(model, (cfg.batch_size, cfg.snippet, cfg.size, cfg.size, 3), config.device)
+        self.choice = resolve(config.runtime, config.precision, config.device, config.calibrate, probe=probe, cache=cache)
+        if self.choice.runtime == "torch":
+            self.extract_config = cfg = cfg.model_copy(update={"precision": self.choice.precision})
+        self.encoder = make_encoder(model, sha, self.choice.runtime, self.choice.precision, config.device, cache,
+                                    config.calibrate, float(cfg.fps), cfg.crop, int(cfg.short_side))
 
     def has_features(self, video_id: str) -> bool:
         return self.store is not None and self.store.has(video_id, "rgb")

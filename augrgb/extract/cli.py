@@ -147,13 +147,15 @@ def _run_pose_encoder_train(args: argparse.Namespace) -> int:
 
 
 def _run_classify(args: argparse.Namespace) -> int:
-    from augrgb.extract.precision import resolve
+    from augrgb.extract.precision import check, encoder_probe, resolve
     from augrgb.extract.runtime import make_encoder
-    from augrgb.extract.kinetics import classify_video, kinetics400_classes
+    from augrgb.extract.kinetics import CLIP_SHAPE, classify_video, kinetics400_classes
     from augrgb.extract.weights import load_i3d
 
-    choice = resolve(args.runtime, args.precision, args.device, args.calibrate)
+    check(args.runtime, args.precision, args.device, args.calibrate)  # bad options fail before the weights load
     model, sha, _ = load_i3d("rgb", path=args.weights, cache=args.cache_dir)
+    probe = encoder_probe(model, CLIP_SHAPE, args.device)
+    choice = resolve(args.runtime, args.precision, args.device, args.calibrate, probe=probe, cache=args.cache_dir)
     encoder = make_encoder(model, sha, choice.runtime, choice.precision, args.device, args.cache_dir, args.calibrate)
     probs = classify_video(args.video, encoder, backend=args.backend)
     names = kinetics400_classes()
@@ -274,8 +276,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cls.add_argument("--top", type=int, default=5, help="how many labels to print (default 5)")
     cls.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
     cls.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="fp32",
-                     help="inference precision (default fp32; auto: bf16 on CPUs with AMX, else fp32; int8: --runtime "
-                          "onnxruntime with --calibrate DIR)")
+                     help="inference precision (default fp32; auto: bf16 on CPUs with AMX, measured once on CPUs with bf16 but "
+                          "no AMX, else fp32; int8: --runtime onnxruntime with --calibrate DIR)")
     cls.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch", help="I3D runtime (default torch)")
     cls.add_argument("--calibrate", metavar="DIR", help="int8: folder of your own videos to calibrate on")
     cls.add_argument("--device", default="cpu", help="torch device (default cpu)")

@@ -13,6 +13,10 @@ from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.transforms import Preprocess
 
+CLIP_FRAMES = 64
+CLIP_SHAPE = (1, CLIP_FRAMES, 224, 224, 3)
+"""What ``classify_video`` feeds the I3D per forward pass: one centre-cropped clip (timed by ``--precision auto``)."""
+
 
 def kinetics400_classes() -> list[str]:
     """The 400 Kinetics class names in the order of the I3D logits."""
@@ -20,7 +24,7 @@ def kinetics400_classes() -> list[str]:
     return [line for line in text.splitlines() if line]
 
 
-def classify_video(path: str | Path, encoder: SnippetEncoder, clip_frames: int = 64, fps: float = 25.0,
+def classify_video(path: str | Path, encoder: SnippetEncoder, clip_frames: int = CLIP_FRAMES, fps: float = 25.0,
                    backend: str | None = None) -> np.ndarray:
     """Kinetics-400 probabilities of a whole video: logits of consecutive clips, averaged weighted by real frames."""
     preprocess = Preprocess(crop="center")

@@ -1,31 +1,55 @@
-"""Which runtime and precision run the I3D fastest here: ``auto`` from the CPU's flags (or the GPU).
+"""Which runtime and precision run the I3D fastest here: ``auto`` from the CPU's flags, a short measurement, or the GPU.
 
 ``auto`` never picks int8: int8 needs a calibration on the user's videos (``--calibrate DIR``) and
-is chosen explicitly. On CPUs ``auto`` picks bf16 only where AMX-BF16 exists: without AMX oneDNN's
-bf16 3D convolutions are slower than fp32 (AVX-512 BF16 alone does not help them; see docs/detect.md).
+is chosen explicitly. On CPUs the flags settle it where they can: AMX-BF16 -> bf16; no bf16
+instructions at all -> fp32 (bf16 would be emulated). Between the two (AVX-512 BF16 without AMX, as
+on AMD EPYC Zen 4 and some Xeons) oneDNN's bf16 3D convolutions were slower than fp32 on one machine
+and faster on another, so ``auto`` times the encoder that will run, at both precisions, and keeps the
+decision in ``CACHE/precision.json`` (deleting it measures again).
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
 import platform
+import statistics
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from augrgb.core.errors import InputError
+from augrgb.core.files import write_text_atomic
+
+if TYPE_CHECKING:
+    from torch import nn
+
+log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnxruntime")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 _SUPPORTED = {"torch": ("fp32", "bf16"), "onnxruntime": ("fp32", "int8")}
+BF16_FLAGS = ("avx512_bf16", "avx_ne_convert", "bf16")
+"""Native bf16 instructions short of AMX (x86 AVX-512 BF16 and AVX-NE-CONVERT, Arm's bf16): ``auto`` measures there."""
+KEY_FLAGS = ("amx_bf16", "amx_tile", "avx512f", "avx512_bf16", "avx_ne_convert", "avx2", "bf16")
+"""The flags that can change the fp32/bf16 timing, part of the measurement's cache key."""
+MARGIN = 0.10
+"""A measured bf16 is picked only when it takes at least this fraction less time than fp32 (timing noise; rounding)."""
+REPEATS = 3
+CACHE_FILE = "precision.json"
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
-    """The CPU's feature flags (Linux ``/proc/cpuinfo``; empty where unreadable)."""
+    """The CPU's feature flags (Linux ``/proc/cpuinfo``: x86 ``flags``, Arm ``Features``; empty where unreadable)."""
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
         return set()
     for line in text.splitlines():
-        if line.startswith("flags") and ":" in line:
+        if line.startswith(("flags", "Features")) and ":" in line:
             return set(line.split(":", 1)[1].split())
     return set()
 
@@ -61,41 +85,150 @@ class Choice:
         return {"runtime": self.runtime, "precision": self.precision, "precision_reason": self.reason}
 
 
-def auto_precision(runtime: str = "torch", device: str = "cpu", flags: set[str] | None = None) -> tuple[str, str]:
-    """(precision, reason) that ``auto`` picks for this runtime on this device."""
+@dataclass(frozen=True)
+class Probe:
+    """The encoder about to run, for ``auto`` to time where the flags do not settle the precision."""
+
+    forward: Callable[[str], object]  # one forward pass of a batch at "fp32" or "bf16"
+    model: str  # what runs, e.g. "i3d-rgb" (part of the cache key)
+    shape: tuple[int, int, int, int, int]  # the batch: snippets, frames, height, width, channels
+
+    def batch(self) -> str:
+        """The batch in words, for reasons: "batch of 8 snippets of 16 frames at 224 px"."""
+        snippets, frames, height, width, _ = self.shape
+        return f"batch of {snippets} snippets of {frames} frames at {height if height == width else f'{height}x{width}'} px"
+
+
+def encoder_probe(model: nn.Module, shape: tuple[int, int, int, int, int], device: str = "cpu", name: str = "i3d-rgb") -> Probe:
+    """A ``Probe`` that runs ``model`` as extraction does (``SnippetEncoder``) on a fixed random uint8 batch of ``shape``."""
+    import numpy as np
+
+    from augrgb.extract.encoder import SnippetEncoder
+
+    @functools.cache
+    def setup() -> tuple[SnippetEncoder, np.ndarray]:  # BatchNorm folded and the batch made only if it is timed
+        return SnippetEncoder(model, "fp32", device), np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+
+    def forward(precision: str) -> None:
+        encoder, snippets = setup()
+        encoder.precision = precision  # one folded copy of the model, run at either precision
+        encoder.features(snippets)
+
+    return Probe(forward, name, tuple(shape))
+
+
+def time_precisions(forward: Callable[[str], object], repeats: int = REPEATS,
+                    clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+    """Median seconds of ``repeats`` passes at fp32 and at bf16, each after one untimed warm-up (kernel setup, allocation)."""
+    samples: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for precision in samples:
+        forward(precision)
+    for _ in range(repeats):
+        for precision, times in samples.items():  # alternated, so a change in the machine's load hits both alike
+            start = clock()
+            forward(precision)
+            times.append(clock() - start)
+    return {precision: statistics.median(times) for precision, times in samples.items()}
+
+
+def decide(fp32_s: float, bf16_s: float, batch: str) -> tuple[str, str]:
+    """(precision, reason) from seconds per batch: bf16 only when it takes at least ``MARGIN`` less time, else fp32."""
+    precision = "bf16" if bf16_s <= (1 - MARGIN) * fp32_s else "fp32"
+    return precision, (f"measured here: bf16 {bf16_s:.3g} s vs fp32 {fp32_s:.3g} s per {batch} "
+                       f"(bf16 only when >= {MARGIN:.0%} faster)")
+
+
+def cache_key(probe: Probe, flags: set[str]) -> str:
+    """What the timing depends on: CPU model and its bf16-related flags, torch version and threads, model and batch."""
+    import torch
+
+    kept = " ".join(f for f in KEY_FLAGS if f in flags)
+    return (f"{cpu_model()} [{kept}] torch {torch.__version__}, {torch.get_num_threads()} threads, "
+            f"{probe.model} {'x'.join(map(str, probe.shape))}")
+
+
+def _read_cache(path: Path) -> dict[str, object]:
+    """The kept measurements; an unreadable or malformed file counts as empty (and is rewritten)."""
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def _timings(entry: object) -> tuple[float, float] | None:
+    """(fp32_s, bf16_s) of a kept measurement; None when it is malformed (measured again)."""
+    if not isinstance(entry, dict):
+        return None
+    values = (entry.get("fp32_s"), entry.get("bf16_s"))
+    if all(isinstance(v, (int, float)) and v > 0 for v in values):
+        return float(values[0]), float(values[1])
+    return None
+
+
+def measured_precision(probe: Probe, flags: set[str], cache: str | Path | None = None) -> tuple[str, str]:
+    """(precision, reason) from timing ``probe`` at fp32 and bf16, once per machine setup (kept in CACHE/precision.json)."""
+    from augrgb.extract.weights import cache_dir
+
+    path = cache_dir(cache) / CACHE_FILE
+    known, key = _read_cache(path), cache_key(probe, flags)
+    kept = _timings(known.get(key))
+    if kept is not None:  # the same reason as when measured: reruns write the same records
+        return decide(*kept, probe.batch())
+    times = time_precisions(probe.forward)
+    known[key] = {"fp32_s": times["fp32"], "bf16_s": times["bf16"]}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(known, indent=1, sort_keys=True) + "\n")
+    except OSError as exc:
+        log.warning("could not keep the precision measurement in %s (%s): the next run measures again", path, exc)
+    return decide(times["fp32"], times["bf16"], probe.batch())
+
+
+def auto_precision(runtime: str = "torch", device: str = "cpu", flags: set[str] | None = None, probe: Probe | None = None,
+                   cache: str | Path | None = None) -> tuple[str, str]:
+    """(precision, reason) that ``auto`` picks for this runtime on this device (timing ``probe`` where flags do not settle it)."""
     if device.startswith("cuda"):
         import torch
 
         if runtime == "torch" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
             return "bf16", "GPU with bf16 support"
         return "fp32", "GPU without bf16 support in this runtime"
+    if runtime != "torch":
+        return "fp32", "onnxruntime: int8 needs --calibrate DIR and is never picked automatically"
     flags = cpu_flags() if flags is None else flags
-    if runtime == "torch" and "amx_bf16" in flags:
+    if "amx_bf16" in flags:
         return "bf16", "CPU has AMX-BF16"
-    if runtime == "torch":
-        return "fp32", "CPU without AMX: oneDNN bf16 3D convolutions are slower than fp32"
-    return "fp32", "onnxruntime: int8 needs --calibrate DIR and is never picked automatically"
+    native = [f for f in BF16_FLAGS if f in flags]
+    if not native:
+        return "fp32", "CPU without bf16 instructions: bf16 would be emulated"
+    if probe is None:
+        return "fp32", f"CPU with {'/'.join(native)} but no AMX; not measured (no encoder given to time)"
+    return measured_precision(probe, flags, cache)
 
 
-def resolve(runtime: str = "torch", precision: str = "auto", device: str = "cpu", calibrate: str | Path | None = None,
-            flags: set[str] | None = None) -> Choice:
-    """Check a runtime/precision pair and resolve ``auto``; refuses what the runtime cannot run."""
+def check(runtime: str = "torch", precision: str = "auto", device: str = "cpu", calibrate: str | Path | None = None) -> None:
+    """Refuse a runtime/precision pair the runtime cannot run, before any work (``auto`` always resolves to one it can)."""
     if runtime not in RUNTIMES:
         raise InputError("--runtime", f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
     if precision not in PRECISIONS:
         raise InputError("--precision", f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
-    if precision == "auto":
-        chosen, reason = auto_precision(runtime, device, flags)
-    else:
-        chosen, reason = precision, "given"
-    if chosen not in _SUPPORTED[runtime]:
-        other = next(r for r, p in _SUPPORTED.items() if chosen in p)
-        raise InputError("--precision", f"{chosen} runs with --runtime {other}, not {runtime} "
+    if precision != "auto" and precision not in _SUPPORTED[runtime]:
+        other = next(r for r, p in _SUPPORTED.items() if precision in p)
+        raise InputError("--precision", f"{precision} runs with --runtime {other}, not {runtime} "
                                         f"({runtime} runs {' and '.join(_SUPPORTED[runtime])})")
     if runtime == "onnxruntime" and not device.startswith("cpu"):
         raise InputError("--device", f"--runtime onnxruntime runs on the CPU here, not {device}")
-    if chosen == "int8" and calibrate is None:
+    if precision == "int8" and calibrate is None:
         raise InputError("--precision int8", "needs --calibrate DIR: a few of your own videos to calibrate the int8 ranges on")
-    if calibrate is not None and chosen != "int8":
+    if calibrate is not None and precision != "int8":
         raise InputError("--calibrate", "applies to --precision int8 only")
-    return Choice(runtime, chosen, reason)
+
+
+def resolve(runtime: str = "torch", precision: str = "auto", device: str = "cpu", calibrate: str | Path | None = None,
+            flags: set[str] | None = None, probe: Probe | None = None, cache: str | Path | None = None) -> Choice:
+    """Check a runtime/precision pair and resolve ``auto`` (``probe``: the encoder to time; ``cache``: the weights cache)."""
+    check(runtime, precision, device, calibrate)
+    if precision != "auto":
+        return Choice(runtime, precision, "given")
+    return Choice(runtime, *auto_precision(runtime, device, flags, probe, cache))
