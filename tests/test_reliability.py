@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from augrgb.core.files import replacing, write_text_atomic
+from augrgb.core.locks import FolderLock
 from augrgb.extract.pipeline import VideoResult
 from augrgb.extract.store import FeatureStore
-from augrgb.core.locks import FolderLock
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -514,8 +514,8 @@ def test_a_huge_flow_image_index_is_one_line_not_a_huge_list(tmp_path):
 
 
 def test_an_unknown_filter_option_is_one_line():
-    from augrgb.models.stream import Stream
     from augrgb.core.errors import InputError
+    from augrgb.models.stream import Stream
 
     with pytest.raises(InputError, match=r"^ss-tcn: the temporal filter takes no option 'layerz' \(its options: layers\)$"):
         Stream(8, 4, "sigmoid", "ss-tcn", 16, 0.1, {"layerz": 3})
@@ -534,6 +534,9 @@ class _HostileJob:
 
     def is_done(self, store: FeatureStore, video_id: str) -> bool:
         return store.has(video_id, self.modality)
+
+    def needs_source(self, store: FeatureStore, video_id: str) -> bool:
+        return True
 
     def notices(self) -> list[str]:
         return []

@@ -24,7 +24,13 @@ from augrgb.annotations import Annotations, read_annotations
 from augrgb.core.errors import InputError
 from augrgb.core.files import write_text_atomic
 from augrgb.core.grid import SnippetGrid
-from augrgb.core.inputs import InputResult, claim_id, collect_inputs, error_reason, video_id_of
+from augrgb.core.inputs import (
+    InputResult,
+    claim_id,
+    collect_inputs,
+    error_reason,
+    video_id_of,
+)
 from augrgb.core.memory import bound_heap_growth
 from augrgb.core.paths import unreadable
 from augrgb.detect.model import Detector, load_detector
@@ -36,9 +42,9 @@ from augrgb.detect.probabilities import (
     read_probabilities_file,
     write_probabilities,
 )
-from augrgb.extract.precision import resolve
 from augrgb.detect.settings import DetectConfig, build_decoder
 from augrgb.extract.pipeline import ENCODERS, encode_video
+from augrgb.extract.precision import resolve
 from augrgb.extract.store import FeatureStore
 from augrgb.extract.weights import load_i3d, weights_path
 from augrgb.metrics.detections import Detection
@@ -121,7 +127,7 @@ class _Run:
                   "model_sha256": self.detector.sha256, "precision": facts["precision"], "runtime": facts["runtime"],
                   "precision_reason": facts["precision_reason"], "features": facts["features"],
                   "fps": fps, "snippet": grid.snippet, "stride": grid.stride, "frames": grid.frames,
-                  "duration": grid.frames / fps, "snippets": int(len(snippet_probs)), "source_fps": source_fps,
+                  "duration": grid.frames / fps, "snippets": len(snippet_probs), "source_fps": source_fps,
                   "flags": facts["flags"], "augrgb_version": __version__}
         return self.decode(record, probs, grid)
 
@@ -205,7 +211,7 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
     redo: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
     for vid, path in _inputs(inputs, store):
-        reason = claim_id(vid, path, seen, readable=False)
+        reason = claim_id(vid, path, seen)
         if reason is None:
             record = None if overwrite else out.read_record(vid)
             state = run.up_to_date(record)
