@@ -521,6 +521,42 @@ def test_an_unknown_filter_option_is_one_line():
         Stream(8, 4, "sigmoid", "ss-tcn", 16, 0.1, {"layerz": 3})
 
 
+GRID = {"fps": 25.0, "snippet": 16, "stride": 16}
+
+
+@pytest.mark.parametrize("attrs, reason", [
+    ({"snippet": 16, "stride": 16}, "no 'fps' attribute (a snippet grid needs fps, snippet, stride)"),
+    ({"fps": 25.0, "snippet": 16}, "no 'stride' attribute (a snippet grid needs fps, snippet, stride)"),
+    ({**GRID, "fps": ""}, "'fps' attribute '' is not a number"),
+    ({**GRID, "fps": float("inf")}, ("needs finite fps > 0, 1 <= stride <= snippet, frames >= 1 "
+                                     "(got SnippetGrid(fps=inf, snippet=16, stride=16, frames=None))")),
+], ids=["no-fps", "no-stride", "empty-fps", "inf-fps"])
+def test_store_attributes_without_the_grid_are_one_line(tmp_path, attrs, reason):
+    from augrgb.annotations import Annotations, VideoAnnotation
+    from augrgb.core.errors import InputError
+    from augrgb.core.grid import SnippetGrid
+    from augrgb.distill.data import FeatureSource, load_videos
+    from augrgb.extract.pose_encoder_store import stored_grid
+
+    store = FeatureStore(tmp_path / "store")
+    store.write("good", "rgb", np.zeros((4, 8), np.float32), GRID)
+    store.write("bad", "rgb", np.zeros((4, 8), np.float32), attrs)
+    store.write("bad", "skeleton", np.zeros((40, 1, 25, 3), np.float32), attrs)
+    bad = store.path("bad")
+    # distill, evaluate and plots read stores through FeatureSource: the bad video is skipped with its one line
+    source = FeatureSource(store.root, SnippetGrid(25.0))
+    with pytest.raises(InputError) as err:
+        source.read("bad", "rgb")
+    assert str(err.value) == f"{bad} (rgb dataset): {reason}"
+    videos = {v: VideoAnnotation(v, None, "training", []) for v in ("good", "bad")}
+    items, report = load_videos(source, Annotations(["a"], videos), ["rgb"], "sigmoid")
+    assert [item.video_id for item in items] == ["good"] and report.skipped == [str(err.value)]
+    # training the pose encoder reads the grid of the stored skeletons
+    with pytest.raises(InputError) as err:
+        stored_grid(store, ["bad"])
+    assert str(err.value) == f"{bad} (skeleton dataset): {reason}"
+
+
 # A job whose worker really dies (SIGKILL, as the out-of-memory killer does) on inputs named "oom*" and raises
 # MemoryError / a non-augrgb exception on others: what must not end a batch.
 @dataclass
