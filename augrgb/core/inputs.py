@@ -29,9 +29,9 @@ def collect_inputs(inputs: Sequence[str | Path], folders_are_items: bool = False
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir() and not folders_are_items:
-            # what the name says is an input is one, even if it cannot be read (a broken link, a folder named
-            # like a video): it is reported and recorded, never silently skipped
-            found.extend(sorted(p for p in item.rglob("*") if accepts(p) and (p.is_file() or p.is_symlink() or p.is_dir())))
+            # what the name says is an input is one, even if it cannot be read (a broken link, a folder or a named
+            # pipe named like a video): it is reported and recorded, never silently skipped
+            found.extend(sorted(p for p in item.rglob("*") if accepts(p)))
         elif item.suffix.lower() in (".txt", ".lst", ".list") and item.is_file() and not accepts(item):
             try:
                 text = item.read_text(encoding="utf-8")
