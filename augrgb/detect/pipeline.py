@@ -32,7 +32,7 @@ from augrgb.core.inputs import (
     video_id_of,
 )
 from augrgb.core.memory import bound_heap_growth
-from augrgb.core.paths import unreadable
+from augrgb.core.paths import printable, unreadable
 from augrgb.detect.model import Detector, load_detector
 from augrgb.detect.outputs import OutputDir, detections_of, write_run_outputs, write_txt
 from augrgb.detect.plot import plot_timeline
@@ -230,10 +230,10 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
                 try:
                     run.draw(vid, read_probabilities_file(out.probabilities(vid)), detections_of(record, detector.classes))
                 except InputError as exc:
-                    report(f"warning: no plot for {vid}: {exc}")
+                    report(printable(f"warning: no plot for {vid}: {exc}"))
     for res in results:
         if res.status == "failed":
-            report(f"{res.source}: {res.reason}")
+            report(printable(f"{res.source}: {res.reason}"))
     for record in redo:
         try:
             results.append(run.redecode(record))
@@ -251,7 +251,7 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
         except (OSError, RuntimeError, ValueError) as exc:
             result = DetectResult(vid, str(path), "failed", error_reason(exc))
         if result.status == "failed":
-            (bar.write if progress else report)(f"{result.source}: {result.reason}")
+            (bar.write if progress else report)(printable(f"{result.source}: {result.reason}"))
         results.append(result)
         bar.update(1)
     bar.close()
@@ -260,6 +260,6 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
     finished = sorted((r for r in results if r.status != "failed"), key=lambda r: order[r.video_id])
     detections = [d for r in finished for d in detections_of(out.read_record(r.video_id), detector.classes)]
     write_run_outputs(out, detections, detector.classes)
-    failures = "".join(f"{r.source}: {r.reason}\n" for r in results if r.status == "failed")
+    failures = "".join(printable(f"{r.source}: {r.reason}") + "\n" for r in results if r.status == "failed")
     write_text_atomic(out.failures, failures)
     return results
