@@ -24,13 +24,7 @@ from augrgb.annotations import Annotations, read_annotations
 from augrgb.core.errors import InputError
 from augrgb.core.files import write_text_atomic
 from augrgb.core.grid import SnippetGrid
-from augrgb.core.inputs import (
-    InputResult,
-    claim_id,
-    collect_inputs,
-    error_reason,
-    video_id_of,
-)
+from augrgb.core.inputs import InputResult, claim_id, collect_inputs, error_reason, video_id_of
 from augrgb.core.memory import bound_heap_growth
 from augrgb.core.paths import printable, unreadable
 from augrgb.detect.model import Detector, load_detector
@@ -42,9 +36,9 @@ from augrgb.detect.probabilities import (
     read_probabilities_file,
     write_probabilities,
 )
+from augrgb.extract.precision import resolve
 from augrgb.detect.settings import DetectConfig, build_decoder
 from augrgb.extract.pipeline import ENCODERS, encode_video
-from augrgb.extract.precision import resolve
 from augrgb.extract.store import FeatureStore
 from augrgb.extract.weights import load_i3d, weights_path
 from augrgb.metrics.detections import Detection
