@@ -17,6 +17,7 @@ from typing import Any
 
 from augrgb import __version__
 from augrgb.core.errors import InputError
+from augrgb.core.paths import printable
 
 # Modules that add sub-commands, in the order they appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except InputError as exc:  # a bad input, option or file: one line naming it and the reason
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

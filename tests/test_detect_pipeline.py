@@ -3,7 +3,9 @@
 
 import csv
 import json
+import os
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -129,7 +131,7 @@ def test_frame_map_of_an_imperfect_model_is_the_hand_computed_value(dense_case, 
 
 
 def test_resume_skips_done_videos_and_redecodes_when_only_interval_options_change(dense_case, capsys):
-    tmp, model, store, gt = dense_case
+    tmp, model, store, _ = dense_case
     out = tmp / "out"
     assert run_detect("--features", store, "--model", model, "--out", out, "v1") == 0
     first = (out / "videos" / "v1.json").read_text()
@@ -149,7 +151,7 @@ def test_resume_skips_done_videos_and_redecodes_when_only_interval_options_chang
 
 
 def test_another_model_recomputes(dense_case, capsys):
-    tmp, model, store, gt = dense_case
+    tmp, model, store, _ = dense_case
     out = tmp / "out"
     assert run_detect("--features", store, "--model", model, "--out", out, "v1") == 0
     other = write_checkpoint(tmp / "other.pt", random_stream(3), CLASSES)
@@ -163,7 +165,7 @@ def test_another_model_recomputes(dense_case, capsys):
 
 
 def test_mismatched_store_features_are_refused_and_the_batch_goes_on(dense_case, capsys):
-    tmp, model, store, gt = dense_case
+    tmp, model, store, _ = dense_case
     write_store(store, {"v3": np.zeros((4, 1024), np.float32)}, attrs={"fps": 30.0, "stride": 8})
     out = tmp / "out"
     assert run_detect("--features", store, "--model", model, "--out", out) == 0  # all videos of the store
@@ -175,6 +177,24 @@ def test_mismatched_store_features_are_refused_and_the_batch_goes_on(dense_case,
     assert set(json.loads((out / "detections.json").read_text())["results"]) == {"v1", "v2"}
     assert "v3" in (out / "failed.txt").read_text()
     assert not (out / "videos" / "v3.json").exists()
+
+
+def test_odd_file_names_are_printed_escaped_on_one_line_and_the_batch_goes_on(dense_case, capsys):
+    tmp, model, store, _ = dense_case
+    newline = tmp / "two\nlines.mp4"
+    latin1 = Path(os.fsdecode(os.fsencode(tmp) + b"/caf\xe9.mp4"))
+    for path in (newline, latin1):
+        path.write_bytes(b"")
+    out = tmp / "out"
+    assert run_detect("v1", "v2", newline, latin1, "--features", store, "--model", model, "--out", out) == 0
+    captured = capsys.readouterr()
+    expected = [f"{tmp}/two\\nlines.mp4: video id contains control characters such as a newline (refused: rename the file)",
+                f"{tmp}/caf\\xe9.mp4: video id is not valid UTF-8 (refused: rename the file)"]
+    assert [line for line in captured.out.splitlines() + captured.err.splitlines() if "lines.mp4" in line or "caf" in line] \
+        == expected
+    assert "2 detected, 0 already done, 0 re-decoded, 2 failed" in captured.out
+    assert (out / "failed.txt").read_text(encoding="utf-8").splitlines() == expected
+    assert set(json.loads((out / "detections.json").read_text())["results"]) == {"v1", "v2"}
 
 
 def test_sparse_model_and_txt_label_base(tmp_path, capsys):

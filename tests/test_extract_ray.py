@@ -186,3 +186,41 @@ def test_a_dying_worker_fails_its_video_and_a_fresh_one_carries_on(batch, tmp_pa
     assert results["crash"].status == "failed" and results["crash"].reason.startswith("Ray worker died (")
     assert results["short"].status == results["tall"].status == "done"
     assert FeatureStore(tmp_path / "s").video_ids() == ["short", "tall"]
+
+
+class _MeanEncoder:
+    """A stand-in for I3D: each snippet's mean pixel value, so the Ray path runs without loading weights."""
+
+    def features(self, snippets: np.ndarray) -> np.ndarray:
+        return snippets.reshape(len(snippets), -1).mean(axis=1, keepdims=True).astype(np.float32)
+
+
+@dataclass
+class MeanJob(ExtractJob):
+    """An ExtractJob that encodes with :class:`_MeanEncoder`: real decoding, storing and reporting, no I3D."""
+
+    def make_encoder(self):
+        return _MeanEncoder(), "0" * 64, "test stand-in"
+
+
+@pytest.mark.slow
+def test_a_bad_video_fails_once_on_one_line_and_the_ray_batch_finishes(batch, tmp_path, ray_cluster):
+    from augrgb.extract.engines import RayEngine
+    from augrgb.extract.pipeline import run_batch
+
+    ray_cluster.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+    store = tmp_path / "s"
+    job = MeanJob(ExtractConfig(batch_size=2), str(store))
+    lines: list[str] = []
+    results = run_batch(sorted(batch.glob("*.mp4")), job, progress=False, engine=RayEngine(cpus_per_task=1),
+                        report=lines.append)
+    assert sorted((r.video_id, r.status) for r in results) == [("good", "done"), ("notes", "failed"), ("short", "done"),
+                                                               ("tall", "done")]
+    reason = next(r.reason for r in results if r.video_id == "notes")
+    assert lines == [f"{batch / 'notes.mp4'}: {reason}"] and "\n" not in reason
+    manifest = FeatureStore(store).manifest()["videos"]
+    assert {vid: e["modalities"]["rgb"]["status"] for vid, e in manifest.items()} == \
+        {"good": "done", "notes": "failed", "short": "done", "tall": "done"}
+    assert manifest["notes"]["modalities"]["rgb"]["reason"] == reason
+    assert FeatureStore(store).video_ids() == ["good", "short", "tall"]
+    assert FeatureStore(store).read("good", "rgb")[0].shape == (3, 1)  # 40 frames: 3 snippets of the stand-in

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from augrgb.core.files import replacing, write_text_atomic
+from augrgb.core.locks import FolderLock
 from augrgb.extract.pipeline import VideoResult
 from augrgb.extract.store import FeatureStore
-from augrgb.core.locks import FolderLock
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -39,6 +39,20 @@ WRITER = textwrap.dedent("""
         vid = f"v{i:03d}"
         store.write(vid, modality, np.full((3, 8), i, np.float32), {"fps": 25.0})
         store.record(vid, modality, "done", f"/videos/{vid}.mp4")
+""")
+
+
+# `augrgb CLI-ARGS...` as a plain user would run it: as root (tests run as root in containers), first drop the
+# capabilities to read any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) from the bounding set, then exec, which
+# leaves the command without them, so that file permissions bind it as they bind any user.
+AS_A_PLAIN_USER = textwrap.dedent("""
+    import ctypes, os, sys
+    if os.geteuid() == 0:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+            if prctl(24, ctypes.c_ulong(capability), *[ctypes.c_ulong(0)] * 3) != 0:  # PR_CAPBSET_DROP
+                sys.exit(f"cannot drop root's file-reading capabilities: {os.strerror(ctypes.get_errno())}")
+    os.execv(sys.executable, [sys.executable, "-m", "augrgb.cli", *sys.argv[1:]])
 """)
 
 
@@ -165,8 +179,10 @@ def small_batch(tmp_path_factory):
     return _videos(root / "videos", 5), root / "small.yaml"
 
 
-def _extract(modality: str, videos: Path, store: Path, config: Path, weights: Path, *extra: str) -> subprocess.Popen:
-    args = [sys.executable, "-m", "augrgb.cli", "extract", modality, str(videos), "--out", str(store),
+def _extract(modality: str, videos: Path, store: Path, config: Path, weights: Path, *extra: str,
+             plain_user: bool = False) -> subprocess.Popen:
+    run = ["-c", AS_A_PLAIN_USER] if plain_user else ["-m", "augrgb.cli"]
+    args = [sys.executable, *run, "extract", modality, str(videos), "--out", str(store),
             "--config", str(config), "--quiet", *extra]
     args += ["--weights", str(weights)] if modality == "rgb" else ["--method", "farneback"]
     return subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -252,6 +268,27 @@ def test_overwrite_starts_fresh_when_the_old_feature_file_is_unreadable(small_ba
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert FeatureStore(store).read("v0", "rgb")[0].shape[0] == 1
+
+
+@pytest.mark.slow
+def test_an_unreadable_video_is_one_line_and_a_failed_entry_even_for_root(small_batch, tmp_path, i3d_rgb_weights):
+    _, config = small_batch
+    videos = _videos(tmp_path / "videos", 2)
+    locked_out = videos / "v1.mp4"
+    locked_out.chmod(0)
+    store = tmp_path / "store"
+    proc = _extract("rgb", videos, store, config, i3d_rgb_weights, plain_user=True)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert [line for line in (out + err).splitlines() if str(locked_out) in line] == \
+        [f"{locked_out}: not readable (permission denied)"]
+    assert out.splitlines()[-1] == f"1 extracted, 0 already done, 1 failed -> {store}"
+    manifest = FeatureStore(store).manifest()["videos"]
+    assert manifest["v1"]["source"] == str(locked_out)
+    assert {k: manifest["v1"]["modalities"]["rgb"][k] for k in ("status", "reason")} == \
+        {"status": "failed", "reason": "not readable (permission denied)"}
+    assert manifest["v0"]["modalities"]["rgb"]["status"] == "done"
+    assert FeatureStore(store).read("v0", "rgb")[0].shape == (1, 1024)
 
 
 def test_a_torn_last_results_line_is_ignored_then_cut(tmp_path):
@@ -514,11 +551,47 @@ def test_a_huge_flow_image_index_is_one_line_not_a_huge_list(tmp_path):
 
 
 def test_an_unknown_filter_option_is_one_line():
-    from augrgb.models.stream import Stream
     from augrgb.core.errors import InputError
+    from augrgb.models.stream import Stream
 
     with pytest.raises(InputError, match=r"^ss-tcn: the temporal filter takes no option 'layerz' \(its options: layers\)$"):
         Stream(8, 4, "sigmoid", "ss-tcn", 16, 0.1, {"layerz": 3})
+
+
+GRID = {"fps": 25.0, "snippet": 16, "stride": 16}
+
+
+@pytest.mark.parametrize("attrs, reason", [
+    ({"snippet": 16, "stride": 16}, "no 'fps' attribute (a snippet grid needs fps, snippet, stride)"),
+    ({"fps": 25.0, "snippet": 16}, "no 'stride' attribute (a snippet grid needs fps, snippet, stride)"),
+    ({**GRID, "fps": ""}, "'fps' attribute '' is not a number"),
+    ({**GRID, "fps": float("inf")}, ("needs finite fps > 0, 1 <= stride <= snippet, frames >= 1 "
+                                     "(got SnippetGrid(fps=inf, snippet=16, stride=16, frames=None))")),
+], ids=["no-fps", "no-stride", "empty-fps", "inf-fps"])
+def test_store_attributes_without_the_grid_are_one_line(tmp_path, attrs, reason):
+    from augrgb.annotations import Annotations, VideoAnnotation
+    from augrgb.core.errors import InputError
+    from augrgb.core.grid import SnippetGrid
+    from augrgb.distill.data import FeatureSource, load_videos
+    from augrgb.extract.pose_encoder_store import stored_grid
+
+    store = FeatureStore(tmp_path / "store")
+    store.write("good", "rgb", np.zeros((4, 8), np.float32), GRID)
+    store.write("bad", "rgb", np.zeros((4, 8), np.float32), attrs)
+    store.write("bad", "skeleton", np.zeros((40, 1, 25, 3), np.float32), attrs)
+    bad = store.path("bad")
+    # distill, evaluate and plots read stores through FeatureSource: the bad video is skipped with its one line
+    source = FeatureSource(store.root, SnippetGrid(25.0))
+    with pytest.raises(InputError) as err:
+        source.read("bad", "rgb")
+    assert str(err.value) == f"{bad} (rgb dataset): {reason}"
+    videos = {v: VideoAnnotation(v, None, "training", []) for v in ("good", "bad")}
+    items, report = load_videos(source, Annotations(["a"], videos), ["rgb"], "sigmoid")
+    assert [item.video_id for item in items] == ["good"] and report.skipped == [str(err.value)]
+    # training the pose encoder reads the grid of the stored skeletons
+    with pytest.raises(InputError) as err:
+        stored_grid(store, ["bad"])
+    assert str(err.value) == f"{bad} (skeleton dataset): {reason}"
 
 
 # A job whose worker really dies (SIGKILL, as the out-of-memory killer does) on inputs named "oom*" and raises
@@ -534,6 +607,9 @@ class _HostileJob:
 
     def is_done(self, store: FeatureStore, video_id: str) -> bool:
         return store.has(video_id, self.modality)
+
+    def needs_source(self, store: FeatureStore, video_id: str) -> bool:
+        return True
 
     def notices(self) -> list[str]:
         return []
@@ -620,15 +696,17 @@ def test_inputs_that_cannot_be_read_are_reported_not_skipped(tmp_path):
     (folder / "broken.mp4").symlink_to(folder / "gone.mp4")
     (folder / "loop.mp4").symlink_to(folder / "loop.mp4")
     (folder / "folder.mp4").mkdir()
+    os.mkfifo(folder / "pipe.mp4")  # a decoder opening it would wait forever for a writer
     paths = collect_inputs([folder])
-    assert sorted(p.name for p in paths) == ["broken.mp4", "folder.mp4", "good.mp4", "loop.mp4"]
+    assert sorted(p.name for p in paths) == ["broken.mp4", "folder.mp4", "good.mp4", "loop.mp4", "pipe.mp4"]
     printed: list[str] = []
     job = _HostileJob(SimpleNamespace(workers=1), str(tmp_path / "store"))
     results = {Path(r.source).name: r for r in run_batch(paths, job, progress=False, report=printed.append)}
     assert results["good.mp4"].status == "done"
     assert results["broken.mp4"].reason == "broken symbolic link (its target does not exist)"
     assert results["loop.mp4"].reason == "symbolic link loop"
-    assert len(printed) == 2
+    assert results["pipe.mp4"].reason == "not a regular file (a named pipe)"
+    assert sorted(printed) == sorted(f"{folder / name}: {results[name].reason}" for name in ("broken.mp4", "loop.mp4", "pipe.mp4"))
     manifest = FeatureStore(tmp_path / "store").manifest()["videos"]
     assert manifest["loop"]["modalities"]["probe"]["status"] == "failed"
     listing = tmp_path / "list.txt"

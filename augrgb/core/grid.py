@@ -12,6 +12,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,14 +62,26 @@ class SnippetGrid:
     frames: int | None = None
 
     def __post_init__(self) -> None:
-        if not (self.fps > 0 and self.snippet >= 1 and 1 <= self.stride <= self.snippet
+        if not (math.isfinite(self.fps) and self.fps > 0 and self.snippet >= 1 and 1 <= self.stride <= self.snippet
                 and (self.frames is None or self.frames >= 1)):
-            raise InputError("snippet grid", f"needs fps > 0, 1 <= stride <= snippet, frames >= 1 (got {self})")
+            raise InputError("snippet grid", f"needs finite fps > 0, 1 <= stride <= snippet, frames >= 1 (got {self})")
 
     @classmethod
-    def of(cls, attrs: Mapping[str, Any], frames: int | None = None) -> SnippetGrid:
-        """The grid named by the :data:`GRID_KEYS` of feature or checkpoint attributes."""
-        return cls(float(attrs["fps"]), int(attrs["snippet"]), int(attrs["stride"]), frames)
+    def of(cls, attrs: Mapping[str, Any], frames: int | None = None, source: str | Path = "snippet grid") -> SnippetGrid:
+        """The grid named by the :data:`GRID_KEYS` of feature or checkpoint attributes; one missing, not a number or
+        impossible is an :class:`InputError` naming ``source`` (where the attributes come from), never a KeyError."""
+        values = []
+        for key, kind in zip(GRID_KEYS, (float, int, int)):
+            if key not in attrs:
+                raise InputError(source, f"no '{key}' attribute (a snippet grid needs {', '.join(GRID_KEYS)})")
+            try:
+                values.append(kind(attrs[key]))
+            except (TypeError, ValueError, OverflowError):
+                raise InputError(source, f"'{key}' attribute {attrs[key]!r} is not a number") from None
+        try:
+            return cls(*values, frames)
+        except InputError as exc:
+            raise InputError(source, exc.reason) from None
 
     def attrs(self) -> dict[str, Any]:
         """``{fps, snippet, stride}``: the grid as feature attributes."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from augrgb.core.errors import InputError
-from augrgb.core.paths import check_video_id, unreadable
+from augrgb.core.paths import check_video_id
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
@@ -29,9 +29,9 @@ def collect_inputs(inputs: Sequence[str | Path], folders_are_items: bool = False
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir() and not folders_are_items:
-            # what the name says is an input is one, even if it cannot be read (a broken link, a folder named
-            # like a video): it is reported and recorded, never silently skipped
-            found.extend(sorted(p for p in item.rglob("*") if accepts(p) and (p.is_file() or p.is_symlink() or p.is_dir())))
+            # what the name says is an input is one, even if it cannot be read (a broken link, a folder or a named
+            # pipe named like a video): it is reported and recorded, never silently skipped
+            found.extend(sorted(p for p in item.rglob("*") if accepts(p)))
         elif item.suffix.lower() in (".txt", ".lst", ".list") and item.is_file() and not accepts(item):
             try:
                 text = item.read_text(encoding="utf-8")
@@ -56,17 +56,14 @@ def video_id_of(path: Path, strip_suffix: str | None = None) -> str:
     return name
 
 
-def claim_id(video_id: str, path: Path, seen: dict[str, Path], readable: bool = True) -> str | None:
-    """Why ``video_id`` of input ``path`` cannot be used (not a valid id, one an earlier input took, or, when
-    ``readable``, an input that cannot be read at all), else None after recording it in ``seen`` (id -> path, in
-    input order)."""
+def claim_id(video_id: str, path: Path, seen: dict[str, Path]) -> str | None:
+    """Why ``video_id`` of input ``path`` cannot be used (not a valid id, or one an earlier input took), else None
+    after recording it in ``seen`` (id -> path, in input order). Whether the input is readable is the caller's
+    check: only inputs it will read have to be."""
     try:
         check_video_id(video_id)
         if video_id in seen:
             raise InputError(path, f"video id '{video_id}' already used by {seen[video_id]}")
-        why = unreadable(path) if readable else None
-        if why is not None:
-            raise InputError(path, why)
     except InputError as exc:
         return exc.reason
     seen[video_id] = path

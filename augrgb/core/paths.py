@@ -58,8 +58,13 @@ def path_in(root: str | Path, video_id: str, suffix: str) -> Path:
     return path
 
 
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"))
+
+
 def unreadable(path: str | Path) -> str | None:
-    """Why input ``path`` cannot be read at all (missing, a broken or looping symbolic link, no permission), else None."""
+    """Why input ``path`` cannot be read at all (missing, a broken or looping symbolic link, no permission, or not a
+    file a decoder can seek in: opening a named pipe would wait forever for a writer), else None."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -68,6 +73,9 @@ def unreadable(path: str | Path) -> str | None:
         if exc.errno == errno.ELOOP:
             return "symbolic link loop"
         return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
+    for is_kind, kind in _SPECIAL:
+        if is_kind(info.st_mode):
+            return f"not a regular file ({kind})"
     if not stat.S_ISDIR(info.st_mode) and not os.access(path, os.R_OK):
         return "not readable (permission denied)"
     return None

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from augrgb.core.errors import InputError
+from augrgb.core.paths import printable
 from augrgb.detect.intervals import DECODERS
 
 _DETECT_ONLY = ("features", "annotations", "plot", "config", "decoder", "threshold", "close_gap", "min_length", "levels",
@@ -32,8 +33,8 @@ def _run_detect(args: argparse.Namespace) -> int:
                      progress=not args.quiet)
     counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "redecoded", "failed")}
     found = sum(r.detections for r in results if r.status != "failed")
-    print(f"{counts['done']} detected, {counts['skipped']} already done, {counts['redecoded']} re-decoded, "
-          f"{counts['failed']} failed; {found} intervals -> {args.out}")
+    print(printable(f"{counts['done']} detected, {counts['skipped']} already done, {counts['redecoded']} re-decoded, "
+                    f"{counts['failed']} failed; {found} intervals -> {args.out}"))
     return 1 if counts["failed"] and counts["failed"] == len(results) else 0
 
 
@@ -70,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
             return _run_export(args)
         return _run_detect(args)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}"), file=sys.stderr)
         return 1
 
 

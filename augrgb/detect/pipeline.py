@@ -26,7 +26,7 @@ from augrgb.core.files import write_text_atomic
 from augrgb.core.grid import SnippetGrid
 from augrgb.core.inputs import InputResult, claim_id, collect_inputs, error_reason, video_id_of
 from augrgb.core.memory import bound_heap_growth
-from augrgb.core.paths import unreadable
+from augrgb.core.paths import printable, unreadable
 from augrgb.detect.model import Detector, load_detector
 from augrgb.detect.outputs import OutputDir, detections_of, write_run_outputs, write_txt
 from augrgb.detect.plot import plot_timeline
@@ -125,7 +125,7 @@ class _Run:
                   "model_sha256": self.detector.sha256, "precision": facts["precision"], "runtime": facts["runtime"],
                   "precision_reason": facts["precision_reason"], "features": facts["features"],
                   "fps": fps, "snippet": grid.snippet, "stride": grid.stride, "frames": grid.frames,
-                  "duration": grid.frames / fps, "snippets": int(len(snippet_probs)), "source_fps": source_fps,
+                  "duration": grid.frames / fps, "snippets": len(snippet_probs), "source_fps": source_fps,
                   "flags": facts["flags"], "augrgb_version": __version__}
         return self.decode(record, probs, grid)
 
@@ -209,7 +209,7 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
     redo: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
     for vid, path in _inputs(inputs, store):
-        reason = claim_id(vid, path, seen, readable=False)
+        reason = claim_id(vid, path, seen)
         if reason is None:
             record = None if overwrite else out.read_record(vid)
             state = run.up_to_date(record)
@@ -228,10 +228,10 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
                 try:
                     run.draw(vid, read_probabilities_file(out.probabilities(vid)), detections_of(record, detector.classes))
                 except InputError as exc:
-                    report(f"warning: no plot for {vid}: {exc}")
+                    report(printable(f"warning: no plot for {vid}: {exc}"))
     for res in results:
         if res.status == "failed":
-            report(f"{res.source}: {res.reason}")
+            report(printable(f"{res.source}: {res.reason}"))
     for record in redo:
         try:
             results.append(run.redecode(record))
@@ -249,7 +249,7 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
         except (OSError, RuntimeError, ValueError) as exc:
             result = DetectResult(vid, str(path), "failed", error_reason(exc))
         if result.status == "failed":
-            (bar.write if progress else report)(f"{result.source}: {result.reason}")
+            (bar.write if progress else report)(printable(f"{result.source}: {result.reason}"))
         results.append(result)
         bar.update(1)
     bar.close()
@@ -258,6 +258,6 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
     finished = sorted((r for r in results if r.status != "failed"), key=lambda r: order[r.video_id])
     detections = [d for r in finished for d in detections_of(out.read_record(r.video_id), detector.classes)]
     write_run_outputs(out, detections, detector.classes)
-    failures = "".join(f"{r.source}: {r.reason}\n" for r in results if r.status == "failed")
+    failures = "".join(printable(f"{r.source}: {r.reason}") + "\n" for r in results if r.status == "failed")
     write_text_atomic(out.failures, failures)
     return results

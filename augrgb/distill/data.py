@@ -57,9 +57,12 @@ class FeatureSource:
         raise InputError(self.root, f"no '{modality}' sub-folder of .npy features")
 
     def read(self, video_id: str, modality: str) -> tuple[np.ndarray, dict[str, Any]]:
-        """Features ``(T, C)`` (float32, finite) and attributes (grid defaults for ``.npy``)."""
+        """Features ``(T, C)`` (float32, finite) and attributes: a store's own, which must name the grid (guessing it
+        would mislabel every snippet); for ``.npy`` files the dataset's grid."""
         if self.is_store:
-            array, attrs = FeatureStore(self.root).read(video_id, modality)
+            store = FeatureStore(self.root)
+            array, attrs = store.read(video_id, modality)
+            SnippetGrid.of(attrs, source=f"{store.path(video_id)} ({modality} dataset)")  # a store records its grid
             array = np.asarray(array, dtype=np.float32)
             if array.ndim == 4 and array.shape[1:3] == (1, 1):
                 array = array[:, 0, 0]
@@ -67,7 +70,7 @@ class FeatureSource:
                 raise InputError(video_id, f"{modality} features have shape {array.shape}, expected (T, C)")
             if not np.isfinite(array).all():
                 raise InputError(video_id, f"{modality} features contain NaN or Inf")
-            return array, {**self.default_grid, **attrs}
+            return array, attrs
         path = self._npy_path(video_id, modality)
         if not path.is_file():
             raise InputError(path, f"no {modality} features for video {video_id}")

@@ -83,8 +83,13 @@ class LocalEngine:
         try:
             while pending or running:
                 while pending and len(running) < workers:
-                    vid, path = pending.popleft()
-                    running[pool.submit(_extract_in_worker, vid, path)] = (vid, path)
+                    try:
+                        future = pool.submit(_extract_in_worker, *pending[0])
+                    except BrokenProcessPool:  # a worker died since the last wait: its future says which videos it took
+                        if not running:
+                            return []  # nothing of this pool's in flight: the rest runs in a fresh pool
+                        break
+                    running[future] = pending.popleft()
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     try:

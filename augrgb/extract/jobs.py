@@ -49,6 +49,9 @@ class Job(Protocol):
     def is_done(self, store: FeatureStore, video_id: str) -> bool:
         """Whether ``video_id`` already has what this job writes (skipped unless overwriting)."""
 
+    def needs_source(self, store: FeatureStore, video_id: str) -> bool:
+        """Whether this job reads ``video_id``'s input file (only then must it be readable before the job starts)."""
+
     def notices(self) -> list[str]:
         """Warnings printed once before the first input."""
 

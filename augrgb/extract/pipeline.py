@@ -64,7 +64,7 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
                     return
                 box.put(item)
             box.put(done)
-        except BaseException as exc:  # handed to the consumer
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
             box.put(exc)
 
     thread = threading.Thread(target=produce, daemon=True)
@@ -164,10 +164,14 @@ class ExtractJob:
     def is_done(self, store: FeatureStore, video_id: str) -> bool:
         return store.has(video_id, self.modality)
 
+    def needs_source(self, store: FeatureStore, video_id: str) -> bool:
+        """RGB and flow always decode the input (or read its flow images)."""
+        return True
+
     def notices(self) -> list[str]:
         if self.modality == "flow" and self.weights is None and not weights_path("i3d-flow", self.cache).is_file():
-            return ["warning: no flow I3D weights (--flow-weights or `augrgb weights fetch i3d-flow --from PATH`); using "
-                    "cross-modality initialisation from the RGB weights, recorded in the feature attributes"]
+            return [("warning: no flow I3D weights (--flow-weights or `augrgb weights fetch i3d-flow --from PATH`); using "
+                     "cross-modality initialisation from the RGB weights, recorded in the feature attributes")]
         return []
 
     def make_encoder(self) -> tuple[SnippetEncoder, str, str]:
@@ -217,8 +221,8 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
     seen: dict[str, Path] = {}
     for path in paths:
         vid = video_id_of(path, id_suffix_strip)
-        reason = claim_id(vid, path, seen, readable=False)
-        if reason is None and getattr(job, "needs_source", lambda *_: True)(store, vid):
+        reason = claim_id(vid, path, seen)
+        if reason is None and job.needs_source(store, vid):
             reason = unreadable(path)  # only an input the job will read has to be readable
         if reason is not None:
             results.append(VideoResult(vid, str(path), "failed", reason))

@@ -16,10 +16,15 @@ from typing import Any
 import numpy as np
 
 from augrgb import __version__
-from augrgb.annotations import Annotations, carve_validation, label_times, read_annotations
+from augrgb.annotations import (
+    Annotations,
+    carve_validation,
+    label_times,
+    read_annotations,
+)
 from augrgb.core.errors import InputError
 from augrgb.core.files import checkpoint_sha256
-from augrgb.core.grid import num_snippets, snippet_centers
+from augrgb.core.grid import SnippetGrid, num_snippets, snippet_centers
 from augrgb.extract.agcn import PAPER_WIDTHS, POSE_ENCODERS
 from augrgb.extract.pose_encoder_training import save_pose_encoder, train_pose_encoder
 from augrgb.extract.pose_snippets import cut_snippets
@@ -45,8 +50,8 @@ def stored_grid(store: FeatureStore, video_ids: Sequence[str]) -> dict[str, Any]
     """The grid (fps, snippet, stride) all stored skeletons share; mixed grids are an error."""
     grids: dict[tuple, str] = {}
     for vid in video_ids:
-        attrs = store.attrs(vid, "skeleton")
-        grids.setdefault((float(attrs["fps"]), int(attrs["snippet"]), int(attrs["stride"])), vid)
+        grid = SnippetGrid.of(store.attrs(vid, "skeleton"), source=f"{store.path(vid)} (skeleton dataset)")
+        grids.setdefault((grid.fps, grid.snippet, grid.stride), vid)
     if len(grids) > 1:
         described = "; ".join(f"{vid}: {s}-frame snippets, stride {st}, {f:g} fps" for (f, s, st), vid in grids.items())
         raise InputError(store.root, f"stored skeletons are on different grids ({described}); re-extract them with one")

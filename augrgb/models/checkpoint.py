@@ -39,7 +39,7 @@ def load_safe(path: str | Path, expected_format: str) -> dict[str, Any]:
         raise InputError(path, "checkpoint not found")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or unsafe files
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for corrupt or unsafe files
         raise InputError(path, f"not a readable checkpoint ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict) or data.get("format") != expected_format:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
@@ -84,7 +84,7 @@ class StreamCheckpoint:
     @property
     def grid(self) -> SnippetGrid:
         """The snippet grid of the features the stream was trained on."""
-        return SnippetGrid.of(self.features)
+        return SnippetGrid.of(self.features, source=self.path)
 
     @property
     def in_dim(self) -> int:
