@@ -37,7 +37,7 @@ LAYOUT = """\
   figures.md                 every figure of the run on one page
   figures/                   t-SNE, relation matrices, boundary saliency (augrgb plot ...)
   bench/                     the generated benchmark: videos/*.mp4, skeletons/*.npy, annotations.json, classes.txt
-  features/                  feature store: one HDF5 per video with rgb, flow, skeleton, pose (+ manifest.json)
+  features/                  feature store: one HDF5 per video with rgb, skeleton, pose (flow with --flow), manifest.json
   models/pose_encoder.pt     the AGCN pose encoder trained on the benchmark's skeletons
   runs/seed<S>/<run>/        best.pt, last.pt, run.json, config.yaml of pose_teacher, student_vanilla,
                              student_pose (and flow_teacher, student_flow with --flow), per training seed
