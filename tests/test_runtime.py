@@ -18,9 +18,8 @@ import pytest
 
 from augrgb.cli import main
 from augrgb.extract import precision
-from augrgb.extract.openvino_runtime import compile_config
 from augrgb.extract.precision import auto_precision, cpu_flags, resolve
-from augrgb.extract.runtime import make_encoder
+from augrgb.extract.runtime import compile_config, make_encoder
 from augrgb.core.errors import InputError
 from augrgb.extract.weights import read_weights_file, state_sha256
 from tests.detect_helpers import FEATURES, random_stream, write_checkpoint
@@ -179,7 +178,7 @@ def test_openvino_fp32_and_bf16_features_on_the_kinetics_clip(tmp_path, i3d_rgb_
     from augrgb.extract import decode
     from augrgb.extract.encoder import SnippetEncoder
     from augrgb.core.grid import iter_snippets
-    from augrgb.extract.openvino_runtime import openvino_core
+    from augrgb.extract.runtime import openvino_core
     from augrgb.extract.transforms import Preprocess
 
     prep = Preprocess()

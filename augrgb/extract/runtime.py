@@ -4,7 +4,10 @@
 so extraction, classification and detection take either. Its graphs are exported once per weights
 and snippet shape into the weights cache (``CACHE/onnx/``); an int8 graph is keyed also by the
 calibration videos (names, sizes, modification times), so new calibration videos make a new one.
-``augrgb.extract.openvino_runtime`` compiles the same cached graphs with OpenVINO.
+``OpenVinoSnippetEncoder`` compiles the same cached graphs with OpenVINO for the CPU: fp32 and bf16
+(``INFERENCE_PRECISION_HINT`` f32 or bf16; bf16 only where OpenVINO reports BF16 among the CPU's
+optimization capabilities) the fp32 graph, int8 a QDQ graph of the same calibration. Threads:
+``torch.get_num_threads()`` for both runtimes.
 
 Why ONNX Runtime static quantization for int8 (docs/detect.md): it quantizes 3D convolutions
 (PyTorch's x86 int8 backend has no quantized Conv3d in its eager mode), it runs the same graph the
@@ -227,6 +230,53 @@ class OrtSnippetEncoder:
         return self._run(snippets)[1].astype(np.float32)
 
 
+OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8 layers come from the graph; the rest stays f32
+
+
+def openvino_core():
+    """An ``openvino.Core``, or one line saying how to install OpenVINO."""
+    try:
+        import openvino
+    except ImportError:
+        raise InputError("--runtime openvino", "needs the openvino package: pip install 'augrgb[openvino]'") from None
+    return openvino.Core()
+
+
+def compile_config(precision: str, threads: int, capabilities: list[str]) -> dict[str, object]:
+    """The ``compile_model`` settings for ``precision``; bf16 refused where the CPU lacks it (``capabilities``)."""
+    if precision == "bf16" and "BF16" not in capabilities:
+        raise InputError("--precision bf16", f"this CPU has no bf16 support in OpenVINO (it offers {', '.join(capabilities)}); "
+                                             "use fp32 or int8")
+    return {"INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision], "INFERENCE_NUM_THREADS": threads}
+
+
+class OpenVinoSnippetEncoder(OrtSnippetEncoder):
+    """Encode snippets ``(B, T, H, W, 3)`` uint8 with OpenVINO on the CPU; ``SnippetEncoder``'s interface."""
+
+    RUNTIME = "openvino"
+    PRECISIONS = ("fp32", "bf16", "int8")
+    INT8_FORMAT, INT8_TAG = "QDQ", "int8qdq"
+
+    def __init__(self, i3d: InceptionI3d, weights_sha256: str, precision: str = "fp32", cache: str | Path | None = None,
+                 calibrate: str | Path | None = None, fps: float = 25.0, crop: str = "center", short_side: int = 256,
+                 threads: int | None = None) -> None:
+        super().__init__(i3d, weights_sha256, precision, cache, calibrate, fps, crop, short_side, threads)
+        self.core = openvino_core()
+        self.config = compile_config(precision, self.threads, self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+    def session(self, shape: tuple[int, int, int, int]):
+        """The compiled model for snippets of ``shape`` (dynamic batch)."""
+        if shape not in self.sessions:
+            self.sessions[shape] = self.core.compile_model(str(self.graph_path(shape)), "CPU", self.config)
+        return self.sessions[shape]
+
+    def _run(self, snippets: np.ndarray) -> list[np.ndarray]:
+        x = to_model_input(np.asarray(snippets))
+        compiled = self.session(tuple(x.shape[1:]))
+        out = compiled({"snippets": x})
+        return [out[compiled.output(name)] for name in ("features", "logits")]  # copies (share_outputs=False)
+
+
 def make_encoder(i3d: InceptionI3d, sha: str, runtime: str, precision: str, device: str = "cpu",
                  cache: str | Path | None = None, calibrate: str | Path | None = None, fps: float = 25.0,
                  crop: str = "center", short_side: int = 256):
@@ -235,8 +285,6 @@ def make_encoder(i3d: InceptionI3d, sha: str, runtime: str, precision: str, devi
     if runtime == "onnxruntime":
         return OrtSnippetEncoder(i3d, sha, precision, cache, calibrate, fps, crop, short_side)
     if runtime == "openvino":
-        from augrgb.extract.openvino_runtime import OpenVinoSnippetEncoder
-
         if not device.startswith("cpu"):
             raise InputError("--device", f"--runtime openvino runs on the CPU here, not {device}")
         return OpenVinoSnippetEncoder(i3d, sha, precision, cache, calibrate, fps, crop, short_side)
