@@ -128,7 +128,7 @@ def test_int8_detect_runs_calibrated_and_is_recorded(tiny, capsys):
 
 
 def test_openvino_detect_equals_torch_and_records_the_choice(tiny):
-    torch_probs, _ = _detect(tiny, "torch_ov")
+    torch_probs, _ = _detect(tiny, "torch_ov", "--precision", "fp32")
     for precision, atol in (("fp32", 1e-4), ("bf16", 1e-2)):
         probs, record = _detect(tiny, f"ov_{precision}", "--runtime", "openvino", "--precision", precision)
         np.testing.assert_allclose(probs, torch_probs, atol=atol, rtol=0)
