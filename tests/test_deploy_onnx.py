@@ -27,7 +27,7 @@ from tests.videos import SHARED_VIDEOS, write_video
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
-import openvino  # noqa: E402  (a dev dependency, as onnxruntime)
+import openvino  # a dev dependency, as onnxruntime: not skipped
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "docs" / "deploy_onnx.py"

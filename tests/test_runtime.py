@@ -129,10 +129,10 @@ def test_int8_detect_runs_calibrated_and_is_recorded(tiny, capsys):
 
 def test_openvino_detect_equals_torch_and_records_the_choice(tiny):
     torch_probs, _ = _detect(tiny, "torch_ov", "--precision", "fp32")
-    for precision, atol in (("fp32", 1e-4), ("bf16", 1e-2)):
-        probs, record = _detect(tiny, f"ov_{precision}", "--runtime", "openvino", "--precision", precision)
+    for chosen, atol in (("fp32", 1e-4), ("bf16", 1e-2)):
+        probs, record = _detect(tiny, f"ov_{chosen}", "--runtime", "openvino", "--precision", chosen)
         np.testing.assert_allclose(probs, torch_probs, atol=atol, rtol=0)
-        assert (record["runtime"], record["precision"], record["precision_reason"]) == ("openvino", precision, "given")
+        assert (record["runtime"], record["precision"], record["precision_reason"]) == ("openvino", chosen, "given")
     probs, record = _detect(tiny, "ov_int8", "--runtime", "openvino", "--precision", "int8", "--calibrate",
                             str(tiny["video"].parent))
     np.testing.assert_allclose(probs, torch_probs, atol=1e-2, rtol=0)
@@ -175,9 +175,9 @@ def test_int8_accuracy_guard_on_the_kinetics_clip(runtime, tmp_path, i3d_rgb_wei
 @pytest.mark.slow
 def test_openvino_fp32_and_bf16_features_on_the_kinetics_clip(tmp_path, i3d_rgb_model):
     """Real weights, 224x224 snippets of the bundled clip: OpenVINO fp32 cosine >= 0.999 to PyTorch fp32, bf16 >= 0.99."""
+    from augrgb.core.grid import iter_snippets
     from augrgb.extract import decode
     from augrgb.extract.encoder import SnippetEncoder
-    from augrgb.core.grid import iter_snippets
     from augrgb.extract.runtime import openvino_core
     from augrgb.extract.transforms import Preprocess
 
@@ -186,7 +186,7 @@ def test_openvino_fp32_and_bf16_features_on_the_kinetics_clip(tmp_path, i3d_rgb_
     snippets = np.stack([s.frames for _, s in zip(range(3), iter_snippets(frames))])
     expected = SnippetEncoder(i3d_rgb_model).features(snippets)
     bf16 = "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    for precision, bound in (("fp32", 0.999), ("bf16", 0.99))[: 2 if bf16 else 1]:
-        got = make_encoder(i3d_rgb_model, "0" * 64, "openvino", precision, cache=tmp_path).features(snippets)
+    for chosen, bound in (("fp32", 0.999), ("bf16", 0.99))[: 2 if bf16 else 1]:
+        got = make_encoder(i3d_rgb_model, "0" * 64, "openvino", chosen, cache=tmp_path).features(snippets)
         cosine = (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
-        assert cosine.min() >= bound, (precision, cosine)
+        assert cosine.min() >= bound, (chosen, cosine)
