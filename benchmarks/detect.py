@@ -6,7 +6,8 @@ One generated benchmark video (``augrgb.synth``, 25 fps) and a paper-sized rando
 (a) RGB-only: ``augrgb.detect.pipeline.detect`` end to end (decode, resize/crop, I3D RGB, student,
     intervals, all output files, I3D weight loading included) for each ``--paths`` runtime/precision
     (default: torch fp32 (today's baseline), torch bf16, torch auto, onnxruntime fp32, onnxruntime
-    int8 calibrated on ``--calibrate`` or a generated video): seconds per video second, snippets/s,
+    int8, openvino fp32, bf16 (where the CPU has bf16) and int8; int8 calibrated on ``--calibrate`` or
+    a generated video): seconds per video second, snippets/s,
     speed-up over torch fp32, the 0.2 s per video second target, and the share of this CPU's peak
     (I3D FLOPs per snippet x snippets/s against a large fp32 / bf16 matrix product measured first).
     ONNX graphs are exported, int8 calibrated and `auto` measured before timing (cached, as a second run finds them).
@@ -51,6 +52,7 @@ from augrgb.detect.settings import DetectConfig
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.flow import FlowComputer, encode_for_i3d
+from augrgb.extract.runtime import openvino_core
 from augrgb.extract.pipeline import ENCODERS
 from augrgb.extract.transforms import Preprocess
 from augrgb.extract.weights import load_i3d, read_weights_file, weights_path
@@ -61,7 +63,8 @@ from augrgb.synth.generator import FPS, build_video
 from augrgb.synth.video import write_mp4
 
 CLASSES = 17  # the built-in benchmark's label set
-PATHS = ("torch/fp32", "torch/bf16", "torch/auto", "onnxruntime/fp32", "onnxruntime/int8")
+PATHS = ("torch/fp32", "torch/bf16", "torch/auto", "onnxruntime/fp32", "onnxruntime/int8", "openvino/fp32", "openvino/bf16",
+         "openvino/int8")
 TARGET = 0.2  # s of compute per s of video: >= 5x real time
 REPO = Path(__file__).resolve().parents[1]
 
@@ -208,12 +211,16 @@ def main() -> None:
     parser.add_argument("--rss-minutes", type=float, default=10, help="length of the peak-RSS video (0: skip; default 10)")
     parser.add_argument("--flow-video", type=Path, default=REAL_VIDEO,
                         help="real video whose frames time TV-L1 (default: the Kinetics clip in ../shared)")
-    parser.add_argument("--paths", default=",".join(PATHS), help=f"runtime/precision pairs to time (default {','.join(PATHS)})")
+    parser.add_argument("--paths", default=",".join(PATHS), help=f"runtime/precision pairs to time (default {','.join(PATHS)}; "
+                                                                  "openvino/bf16 is left out on CPUs without bf16)")
     parser.add_argument("--calibrate", type=Path, help="int8: folder of videos to calibrate on (default: a generated 8 s video "
                                                        "of another benchmark scene)")
     parser.add_argument("--gemm-size", type=int, default=2048, help="matrix size of the peak measurement (default 2048)")
     args = parser.parse_args()
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if "openvino/bf16" in paths and "BF16" not in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        paths.remove("openvino/bf16")
+        print("openvino/bf16 left out: OpenVINO reports no bf16 support on this CPU")
     if "torch/fp32" not in paths:
         paths.insert(0, "torch/fp32")  # the baseline every row is compared with
     if not args.flow_video.is_file():

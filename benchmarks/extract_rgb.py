@@ -3,10 +3,13 @@
 Naive baseline: a pytorch-i3d-style forward (explicit F.pad before every convolution, separate
 BatchNorm, contiguous layout), one snippet at a time, fp32, frames decoded beforehand.
 Ours: the real pipeline (decode in a background thread, preprocess, batches, folded BatchNorm,
-channels-last-3d, inference_mode), in fp32 and bf16, end to end on the same video.
+channels-last-3d, inference_mode), in fp32 and bf16, end to end on the same video; then the same
+pipeline with the I3D on OpenVINO in fp32, bf16 (where the CPU has it) and int8 (calibrated on
+``--calibrate``, default the folder of ``--video``; graphs exported, calibrated and compiled before
+timing), each also as a ratio to torch fp32 from this run.
 Then the peak RSS of extracting a generated 10-minute 25 fps video (must stay under 1.5 GB).
 
-    python benchmarks/extract_rgb.py [--video PATH] [--snippets 12] [--minutes 10]
+    python benchmarks/extract_rgb.py [--video PATH] [--snippets 12] [--size 224] [--minutes 10] [--calibrate DIR]
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from augrgb.core.errors import InputError
 from augrgb.core.grid import iter_snippets
 from augrgb.extract import decode
 from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.i3d import MaxPool3dSame, Unit3D, _pad_same
 from augrgb.extract.pipeline import encode_video
+from augrgb.extract.precision import cpu_summary
+from augrgb.extract.runtime import make_encoder
 from augrgb.extract.settings import ExtractConfig
 from augrgb.extract.transforms import Preprocess
 from augrgb.extract.weights import load_i3d
@@ -110,37 +116,51 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=REPO.parent / "shared/data/videos/kinetics_arm_wrestling.mp4")
     parser.add_argument("--snippets", type=int, default=12, help="snippets to time (16 frames each)")
     parser.add_argument("--minutes", type=float, default=10, help="length of the generated video for peak RSS (0: skip)")
+    parser.add_argument("--size", type=int, default=224, help="crop size (short side scaled by 256/224; default 224)")
     parser.add_argument("--weights", type=Path, help="I3D RGB weights (default: the cache)")
+    parser.add_argument("--calibrate", type=Path, help="OpenVINO int8: folder of videos to calibrate on (default: the folder of --video)")
     args = parser.parse_args()
 
-    model, _, _ = load_i3d("rgb", path=args.weights)
+    model, sha, _ = load_i3d("rgb", path=args.weights)
     weights = args.weights or Path(__import__("augrgb.extract.weights", fromlist=["x"]).weights_path("i3d-rgb"))
+    size, short_side = args.size, round(args.size * 256 / 224)
     video = clip_of(args.video, args.snippets * 16)
-    frames = [Preprocess()(f) for f in decode.iter_frames(video, fps=25)]
+    frames = [Preprocess(size=size, short_side=short_side)(f) for f in decode.iter_frames(video, fps=25)]
     snippets = [s.frames for s in iter_snippets(iter(frames), 16, 16)]
     n = len(snippets)
-    print(f"video: {args.video.name}, first {n * 16} frames at 25 fps, {n} snippets of 16x224x224; torch threads {torch.get_num_threads()}")
+    print(f"video: {args.video.name}, first {n * 16} frames at 25 fps, {n} snippets of 16x{size}x{size}; "
+          f"torch threads {torch.get_num_threads()}; CPU: {cpu_summary()}")
 
     naive = naive_model(model)
     with torch.no_grad():
-        naive.extract_features(torch.zeros(1, 3, 16, 224, 224))
+        naive.extract_features(torch.zeros(1, 3, 16, size, size))
         start = time.perf_counter()
         for s in snippets:
             x = torch.from_numpy(s).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
             naive.extract_features(x)
         naive_s = time.perf_counter() - start
     rows = [("naive per-snippet fp32 (decode excluded)", naive_s)]
-    for precision in ("fp32", "bf16"):
-        cfg = ExtractConfig(precision=precision, batch_size=8)
-        encoder = SnippetEncoder(model, precision)
-        encoder.features(np.stack(snippets[:2]))  # warm-up
+    encoders = [(f"augrgb {p} end to end (decode included)", lambda p=p: SnippetEncoder(model, p)) for p in ("fp32", "bf16")]
+    calibrate = args.calibrate or args.video.parent
+    encoders += [(f"augrgb openvino {p} end to end", lambda p=p: make_encoder(
+        model, sha, "openvino", p, calibrate=calibrate if p == "int8" else None, short_side=short_side))
+        for p in ("fp32", "bf16", "int8")]
+    for name, build in encoders:
+        cfg = ExtractConfig(batch_size=8, size=size, short_side=short_side)
+        try:
+            encoder = build()
+            encoder.features(np.stack(snippets[:2]))  # warm-up (OpenVINO: export, calibrate and compile)
+        except InputError as refused:
+            print(f"{name}: skipped, {refused}")
+            continue
         start = time.perf_counter()
         feats, _ = encode_video(video, encoder, cfg)
-        rows.append((f"augrgb {precision} end to end (decode included)", time.perf_counter() - start))
+        rows.append((name, time.perf_counter() - start))
         assert feats.shape == (n, 1024)
-    print(f"{'path':45s} {'snippets/s':>10s} {'frames/s':>9s} {'vs naive':>9s}")
+    torch_fp32 = rows[1][1]
+    print(f"{'path':45s} {'snippets/s':>10s} {'frames/s':>9s} {'vs naive':>9s} {'vs torch fp32':>14s}")
     for name, seconds in rows:
-        print(f"{name:45s} {n / seconds:10.3f} {16 * n / seconds:9.2f} {naive_s / seconds:8.2f}x")
+        print(f"{name:45s} {n / seconds:10.3f} {16 * n / seconds:9.2f} {naive_s / seconds:8.2f}x {torch_fp32 / seconds:13.2f}x")
 
     if args.minutes > 0:
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,17 +1,19 @@
-"""Run an `augrgb detect export --format onnx --end-to-end` folder on a video, without augrgb or PyTorch.
+"""Run an `augrgb detect export --format onnx|openvino --end-to-end` folder on a video, without augrgb or PyTorch.
 
-Needs only ONNX Runtime, OpenCV (decoder and resize) and numpy:
+Needs only the export's runtime (ONNX Runtime for --format onnx, OpenVINO for --format openvino),
+OpenCV (decoder and resize) and numpy:
 
-    pip install onnxruntime opencv-python-headless numpy
-    python deploy_onnx.py VIDEO EXPORT_DIR [--out result.json] [--batch 8] [--threads N]
+    pip install onnxruntime opencv-python-headless numpy     # or: pip install openvino opencv-python-headless numpy
+    python deploy_onnx.py VIDEO EXPORT_DIR [--out result.json] [--batch 8] [--threads N] [--precision fp32|bf16]
 
 It repeats `augrgb detect`'s preprocessing as EXPORT_DIR/augrgb.json describes it (resample by frame
 index, short side resize + centre crop, x / 127.5 - 1, 16-frame snippets with the tail padded), encodes
-the snippets in batches with encoder.onnx, runs temporal.onnx on the whole video's features and writes
+the snippets in batches with the encoder graph, runs the temporal graph on the whole video's features and writes
 the per-snippet probabilities (the same as `augrgb detect --backend opencv` writes to
 probabilities/<video>.h5 `snippets`) and simple intervals: runs of snippets above the class threshold
 (sigmoid heads) or whose most likely row is that class (softmax heads). augrgb's own decoders work on
-per-frame probabilities, so interval edges can differ from theirs by up to one snippet.
+per-frame probabilities, so interval edges can differ from theirs by up to one snippet. OpenVINO
+exports can run the encoder in bf16 (--precision bf16, on CPUs with bf16 support; the temporal graph stays fp32).
 """
 
 from __future__ import annotations
@@ -20,13 +22,12 @@ import argparse
 import hashlib
 import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 UNIT = ((2 * np.arange(256, dtype=np.float64) - 255) / 255).astype(np.float32)  # uint8 x -> x / 127.5 - 1
 
@@ -83,27 +84,45 @@ def snippets(frames: Iterator[np.ndarray], snippet: int, stride: int) -> Iterato
         yield np.stack(real + [real[-1]] * (snippet - len(real)))
 
 
-def session(path: Path, threads: int | None) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session."""
+Graph = Callable[[dict[str, np.ndarray]], np.ndarray]  # named inputs -> the first output
+
+
+def load_graph(path: Path, threads: int | None, precision: str) -> Graph:
+    """The graph at ``path`` on its runtime: ONNX Runtime (.onnx) or OpenVINO (.xml), on the CPU."""
+    if path.suffix == ".xml":
+        import openvino
+
+        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision]}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        compiled = openvino.Core().compile_model(str(path), "CPU", config)
+        return lambda inputs: np.array(compiled(inputs)[0])
+    if precision != "fp32":
+        raise SystemExit(f"--precision {precision}: runs OpenVINO exports only (augrgb detect export --format openvino)")
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda inputs: session.run(None, inputs)[0]
 
 
-def run(video: Path, folder: Path, batch: int = 8, threads: int | None = None) -> dict:
+def run(video: Path, folder: Path, batch: int = 8, threads: int | None = None, precision: str = "fp32") -> dict:
     """Per-snippet probabilities and intervals of ``video`` (see module docstring)."""
     meta = json.loads((folder / "augrgb.json").read_text())
     for graph in meta["graphs"].values():
-        if hashlib.sha256((folder / graph["file"]).read_bytes()).hexdigest() != graph["sha256"]:
-            raise SystemExit(f"{folder / graph['file']}: not the file augrgb.json describes")
+        for file, digest in ((graph["file"], graph["sha256"]), (graph.get("bin"), graph.get("bin_sha256"))):
+            if file and hashlib.sha256((folder / file).read_bytes()).hexdigest() != digest:
+                raise SystemExit(f"{folder / file}: not the file augrgb.json describes")
     grid, prep = meta["grid"], meta["preprocessing"]
-    encoder, temporal = session(folder / "encoder.onnx", threads), session(folder / "temporal.onnx", threads)
+    encoder = load_graph(folder / meta["graphs"]["encoder"]["file"], threads, precision)
+    temporal = load_graph(folder / meta["graphs"]["temporal"]["file"], threads, "fp32")
     features, pending = [], []
 
     def flush() -> None:
         x = UNIT[np.stack(pending)].transpose(0, 4, 1, 2, 3)  # (B, T, H, W, 3) uint8 -> (B, 3, T, H, W) in [-1, 1]
-        features.append(encoder.run(None, {"snippets": np.ascontiguousarray(x)})[0])
+        features.append(encoder({"snippets": np.ascontiguousarray(x)}))
         pending.clear()
 
     frames = (preprocess(f, prep["crop"], prep["size"], prep["short_side"]) for f in frames_at(video, grid["fps"]))
@@ -116,7 +135,7 @@ def run(video: Path, folder: Path, batch: int = 8, threads: int | None = None) -
     if not features:
         raise SystemExit(f"{video}: no decodable frames")
     x = np.concatenate(features).T[None]  # (1, 1024, T)
-    probs = temporal.run(None, {"features": np.ascontiguousarray(x), "mask": np.ones((1, 1, x.shape[2]), np.float32)})[0][0].T
+    probs = temporal({"features": np.ascontiguousarray(x), "mask": np.ones((1, 1, x.shape[2]), np.float32)})[0].T
     classes, k = meta["classes"], len(meta["classes"])
     if meta["head"] == "softmax":
         active = probs.argmax(axis=1)[:, None] == np.arange(k)[None, :]
@@ -134,15 +153,17 @@ def run(video: Path, folder: Path, batch: int = 8, threads: int | None = None) -
 
 
 def main() -> None:
-    """Command line: VIDEO EXPORT_DIR [--out FILE] [--batch N] [--threads N]."""
+    """Command line: VIDEO EXPORT_DIR [--out FILE] [--batch N] [--threads N] [--precision fp32|bf16]."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", type=Path)
-    parser.add_argument("export", type=Path, help="folder written by augrgb detect export --format onnx --end-to-end")
+    parser.add_argument("export", type=Path, help="folder written by augrgb detect export --format onnx|openvino --end-to-end")
     parser.add_argument("--out", type=Path, help="write the result as JSON here (default: print the intervals)")
     parser.add_argument("--batch", type=int, default=8, help="snippets per encoder call")
-    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores)")
+    parser.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="encoder precision; bf16: OpenVINO exports, on CPUs with bf16 (default fp32)")
     args = parser.parse_args()
-    result = run(args.video, args.export, args.batch, args.threads)
+    result = run(args.video, args.export, args.batch, args.threads, args.precision)
     if args.out:
         args.out.write_text(json.dumps(result))
     for d in result["intervals"]:

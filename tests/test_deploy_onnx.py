@@ -1,12 +1,14 @@
-"""End-to-end ONNX export (I3D RGB encoder + temporal filter + head) against the PyTorch pipeline.
+"""End-to-end ONNX and OpenVINO IR export (I3D RGB encoder + temporal filter + head) against the PyTorch pipeline.
 
-Tolerances: ONNX Runtime and PyTorch differ only in float32 rounding order; features agree within 1e-4
-of their largest magnitude, probabilities within 1e-4 absolute (measured: about 1e-6).
+Tolerances: ONNX Runtime, OpenVINO fp32 and PyTorch differ only in float32 rounding order; features agree
+within 1e-4 of their largest magnitude, probabilities within 1e-4 absolute (measured: about 1e-6, OpenVINO
+1e-7); the deploy program's OpenVINO bf16 encoder within 1e-2 (measured 5e-4).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +27,7 @@ from tests.videos import SHARED_VIDEOS, write_video
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
+import openvino  # a dev dependency, as onnxruntime: not skipped
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "docs" / "deploy_onnx.py"
@@ -90,31 +93,90 @@ def test_encoder_graph_equals_pytorch(tiny_case):
         np.testing.assert_allclose(got, expected[:len(batch)], atol=1e-4 * np.abs(expected).max(), rtol=0)
 
 
-def test_deploy_program_gives_augrgb_detect_probabilities_without_augrgb_or_torch(tiny_case):
-    """docs/deploy_onnx.py, with torch and augrgb unimportable, equals `augrgb detect --backend opencv`."""
-    tmp, video = tiny_case["tmp"], tiny_case["video"]
-    assert main(["detect", str(video), "--model", str(tiny_case["model"]), "--out", str(tmp / "det"), "--weights",
-                 str(tiny_case["weights"]), "--backend", "opencv", "--precision", "fp32", "--quiet"]) == 0
-    with h5py.File(tmp / "det" / "probabilities" / "clip.h5") as h5:
-        expected = h5["snippets"][()]
-    blocker = ("import runpy, sys; sys.modules['torch'] = None; sys.modules['augrgb'] = None; "
-               f"sys.argv = sys.argv[1:]; runpy.run_path({str(DEPLOY)!r}, run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", blocker, str(DEPLOY), str(video), str(tiny_case["out"]),
-                             "--out", str(tmp / "deployed.json"), "--batch", "2"], capture_output=True, text=True,
+def opencv_detect_probabilities(case: dict) -> np.ndarray:
+    """Per-snippet probabilities of `augrgb detect --backend opencv` (the deploy program's decoder) on the clip."""
+    out = case["tmp"] / "det"
+    if not (out / "probabilities" / "clip.h5").is_file():
+        assert main(["detect", str(case["video"]), "--model", str(case["model"]), "--out", str(out), "--weights",
+                     str(case["weights"]), "--backend", "opencv", "--precision", "fp32", "--quiet"]) == 0
+    with h5py.File(out / "probabilities" / "clip.h5") as h5:
+        return h5["snippets"][()]
+
+
+def run_deploy(case: dict, export: Path, blocked: list[str], *options: str) -> dict:
+    """docs/deploy_onnx.py on the clip in a process where ``blocked`` modules cannot be imported; its JSON result."""
+    tmp = case["tmp"]
+    blocker = ("import runpy, sys; " + "".join(f"sys.modules[{m!r}] = None; " for m in blocked)
+               + f"sys.argv = sys.argv[1:]; runpy.run_path({str(DEPLOY)!r}, run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", blocker, str(DEPLOY), str(case["video"]), str(export),
+                             "--out", str(tmp / "deployed.json"), "--batch", "2", *options], capture_output=True, text=True,
                             cwd=tmp, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    deployed = json.loads((tmp / "deployed.json").read_text())
+    return json.loads((tmp / "deployed.json").read_text())
+
+
+def test_deploy_program_gives_augrgb_detect_probabilities_without_augrgb_or_torch(tiny_case):
+    """docs/deploy_onnx.py, with torch and augrgb unimportable, equals `augrgb detect --backend opencv`."""
+    expected = opencv_detect_probabilities(tiny_case)
+    deployed = run_deploy(tiny_case, tiny_case["out"], ["torch", "augrgb", "openvino"])
     got = np.asarray(deployed["snippet_probabilities"], np.float32)
     assert got.shape == expected.shape == (5, 3)  # 33 frames: 4 whole 8-frame snippets + the padded tail
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
     assert deployed["classes"] == tiny_case["classes"]
 
 
+@pytest.fixture(scope="module")
+def openvino_export(tiny_case) -> Path:
+    """The tiny case exported with --format openvino --end-to-end."""
+    out = tiny_case["tmp"] / "export_openvino"
+    assert main(["detect", "export", "--model", str(tiny_case["model"]), "--format", "openvino", "--end-to-end",
+                 "--out", str(out), "--weights", str(tiny_case["weights"])]) == 0
+    return out
+
+
+def test_openvino_export_carries_the_metadata_and_equals_pytorch(tiny_case, openvino_export):
+    meta = json.loads((openvino_export / "augrgb.json").read_text())
+    assert sorted(p.name for p in openvino_export.iterdir()) == ["augrgb.json", "encoder.bin", "encoder.xml",
+                                                                 "temporal.bin", "temporal.xml"]
+    assert meta["format"] == "augrgb.openvino-end-to-end/1" and meta["classes"] == tiny_case["classes"]
+    assert meta["graphs"]["encoder"]["bin"] == "encoder.bin" and len(meta["graphs"]["temporal"]["bin_sha256"]) == 64
+    core = openvino.Core()
+    model = core.read_model(str(openvino_export / "encoder.xml"))
+    assert json.loads(model.get_rt_info("augrgb").astype(str))["weights_sha256"] == meta["weights_sha256"]
+    assert json.loads(model.get_rt_info("augrgb.grid").astype(str)) == meta["grid"]
+    i3d = InceptionI3d()
+    i3d.load_state_dict(read_weights_file(tiny_case["weights"]), strict=False)
+    snippets = np.random.default_rng(0).integers(0, 256, (3, 8, 32, 32, 3), dtype=np.uint8)
+    expected = SnippetEncoder(i3d.eval()).features(snippets)
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    x = np.ascontiguousarray((snippets.astype(np.float32) / 127.5 - 1).transpose(0, 4, 1, 2, 3))
+    for batch in (x, x[:1]):  # the batch axis is dynamic
+        got = compiled({"snippets": batch})[0]
+        np.testing.assert_allclose(got, expected[:len(batch)], atol=1e-4 * np.abs(expected).max(), rtol=0)
+
+
+def test_deploy_program_runs_the_openvino_export_with_openvino_only(tiny_case, openvino_export, tmp_path):
+    """docs/deploy_onnx.py on the IR, with torch, augrgb and onnxruntime unimportable: fp32 and bf16."""
+    expected = opencv_detect_probabilities(tiny_case)
+    for precision, atol in (("fp32", 1e-4), ("bf16", 1e-2)):
+        if precision == "bf16" and "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            continue  # the bf16 hint needs a CPU with bf16
+        deployed = run_deploy(tiny_case, openvino_export, ["torch", "augrgb", "onnxruntime"], "--precision", precision)
+        np.testing.assert_allclose(np.asarray(deployed["snippet_probabilities"], np.float32), expected, atol=atol, rtol=0)
+    changed = shutil.copytree(openvino_export, tmp_path / "changed")
+    (changed / "encoder.bin").write_bytes(b"x")
+    result = subprocess.run([sys.executable, str(DEPLOY), str(tiny_case["video"]), str(changed)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "encoder.bin: not the file augrgb.json describes" in result.stderr
+
+
 def test_end_to_end_export_refusals(tiny_case, tmp_path, capsys):
     model, weights = str(tiny_case["model"]), str(tiny_case["weights"])
     assert main(["detect", "export", "--model", model, "--format", "torchscript", "--end-to-end", "--out",
                  str(tmp_path / "x"), "--weights", weights]) == 1
-    assert "--format onnx" in capsys.readouterr().err
+    assert "--format onnx or openvino" in capsys.readouterr().err
+    assert main(["detect", "export", "--model", model, "--format", "openvino", "--out", str(tmp_path / "v")]) == 1
+    assert "add --end-to-end" in capsys.readouterr().err
     assert main(["detect", "export", "--model", model, "--format", "onnx", "--out", str(tmp_path / "y"),
                  "--weights", weights]) == 1
     assert "only with --end-to-end" in capsys.readouterr().err

@@ -48,15 +48,20 @@ def _run_export(args: argparse.Namespace) -> int:
         raise InputError(f"--{stray[0].replace('_', '-')}", "does not apply to `augrgb detect export`"
                          + (" (--weights and --cache-dir only with --end-to-end)" if stray[0] in ("weights", "cache_dir") else ""))
     if args.format is None:
-        raise InputError("--format", "required by `augrgb detect export` (torchscript or onnx)")
+        raise InputError("--format", "required by `augrgb detect export` (torchscript, onnx, or openvino with --end-to-end)")
     if args.end_to_end:
         from augrgb.detect.onnx_export import export_end_to_end
 
-        if args.format != "onnx":
-            raise InputError("--end-to-end", f"is exported as ONNX only (--format onnx), not {args.format}")
-        path = export_end_to_end(load_detector(args.model), args.out, weights=args.weights, cache=args.cache_dir)
-        print(f"onnx end to end (encoder.onnx, temporal.onnx, augrgb.json) -> {path}")
+        if args.format not in ("onnx", "openvino"):
+            raise InputError("--end-to-end", f"is exported as ONNX or OpenVINO IR only (--format onnx or openvino), "
+                                             f"not {args.format}")
+        path = export_end_to_end(load_detector(args.model), args.out, weights=args.weights, cache=args.cache_dir,
+                                 fmt=args.format)
+        files = "encoder.onnx, temporal.onnx" if args.format == "onnx" else "encoder.xml/.bin, temporal.xml/.bin"
+        print(f"{args.format} end to end ({files}, augrgb.json) -> {path}")
         return 0
+    if args.format == "openvino":
+        raise InputError("--format openvino", "exports the whole detector only: add --end-to-end")
     path = export(load_detector(args.model), args.format, args.out)
     print(f"{args.format} -> {path}")
     return 0
@@ -81,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "detect", help="stage 3: raw videos -> action intervals, reading RGB only (also: detect export)",
         usage="augrgb detect VIDEO... --model STUDENT.pt --out DIR [options]\n"
               "       augrgb detect export --model STUDENT.pt --format {torchscript,onnx} --out FILE\n"
-              "       augrgb detect export --model STUDENT.pt --format onnx --end-to-end --out DIR [--weights W]",
+              "       augrgb detect export --model STUDENT.pt --format {onnx,openvino} --end-to-end --out DIR [--weights W]",
         description="Decode each video with the feature settings stored in the student checkpoint, encode it with the "
                     "I3D RGB network, run the student and turn its probabilities into action intervals. Writes "
                     "DIR/detections.json (ActivityNet), DIR/detections.csv, DIR/txt/<video>.txt (PKU-MMD/TSU), "
@@ -112,10 +117,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
                    help="I3D precision (default auto: bf16 on CPUs with AMX and on bf16 GPUs, the faster of the two measured "
                         "once on CPUs with bf16 but no AMX, else fp32; the choice and why "
-                        "are recorded in DIR/videos/<video>.json); bf16 runs with --runtime torch, int8 with --runtime "
-                        "onnxruntime and --calibrate DIR")
-    p.add_argument("--runtime", choices=["torch", "onnxruntime"], help="I3D runtime (default torch); onnxruntime runs the "
-                                                                        "exported I3D graph, cached in the weights cache")
+                        "are recorded in DIR/videos/<video>.json); bf16 runs with --runtime torch or openvino, int8 with "
+                        "--runtime onnxruntime or openvino and --calibrate DIR")
+    p.add_argument("--runtime", choices=["torch", "onnxruntime", "openvino"],
+                   help="I3D runtime (default torch); onnxruntime and openvino (CPU) run the exported I3D graph, cached in "
+                        "the weights cache")
     p.add_argument("--calibrate", metavar="DIR", help="int8: a folder with a few of your own videos; the int8 ranges are "
                                                       "calibrated on up to 8 of them, their first 64 frames (cached)")
     p.add_argument("--batch-size", type=int, help="snippets per I3D forward pass (default 8)")
@@ -125,9 +131,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
     p.add_argument("--overwrite", action="store_true", default=None, help="recompute videos that are already done")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
-    p.add_argument("--format", choices=["torchscript", "onnx"], help="export only: torchscript, or onnx (needs augrgb[export])")
-    p.add_argument("--end-to-end", action="store_true", help="export only, with --format onnx: a folder with the I3D RGB "
-                                                              "snippet encoder, the temporal filter + head and their "
-                                                              "metadata (preprocessed snippets -> probabilities; see "
+    p.add_argument("--format", choices=["torchscript", "onnx", "openvino"],
+                   help="export only: torchscript, onnx (needs augrgb[export]) or, with --end-to-end, openvino (OpenVINO "
+                        "IR; needs augrgb[export,openvino])")
+    p.add_argument("--end-to-end", action="store_true", help="export only, with --format onnx or openvino: a folder with "
+                                                              "the I3D RGB snippet encoder, the temporal filter + head and "
+                                                              "their metadata (preprocessed snippets -> probabilities; see "
                                                               "docs/detect.md and docs/deploy_onnx.py)")
     p.set_defaults(func=_run)

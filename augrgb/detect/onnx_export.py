@@ -1,4 +1,4 @@
-"""End-to-end ONNX export of the RGB-only detector: preprocessed snippets -> per-class probabilities.
+"""End-to-end ONNX or OpenVINO IR export of the RGB-only detector: preprocessed snippets -> per-class probabilities.
 
 The export is a folder of two graphs and one metadata file (see docs/detect.md, "End-to-end export"):
 
@@ -9,11 +9,16 @@ The export is a folder of two graphs and one metadata file (see docs/detect.md, 
 - ``augrgb.json``: classes, snippet grid, preprocessing, thresholds, decoding, I3D weights hash and
   the SHA-256 of both graphs. Each graph also carries the same metadata as ONNX ``metadata_props``
   (key ``augrgb``: the whole JSON; plus one key per field), so a graph copied alone stays described.
+
+``--format openvino`` converts the two ONNX graphs to OpenVINO IR (``encoder.xml``/``.bin``,
+``temporal.xml``/``.bin``, fp32 weights), the metadata in each model's ``rt_info`` under the same
+keys, and ``augrgb.json`` also gives each ``.bin``'s SHA-256.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -31,7 +36,8 @@ from augrgb.detect.settings import DetectConfig
 from augrgb.extract.i3d import InceptionI3d
 from augrgb.extract.runtime import OPSET, EncoderGraph
 
-FORMAT = "augrgb.onnx-end-to-end/1"
+FORMATS = {"onnx": "augrgb.onnx-end-to-end/1", "openvino": "augrgb.openvino-end-to-end/1"}
+SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
 ENCODER_FILE, TEMPORAL_FILE, METADATA_FILE = "encoder.onnx", "temporal.onnx", "augrgb.json"
 METADATA_KEY = "augrgb"
 PREPROCESSING_RULES = {
@@ -73,12 +79,12 @@ def export_encoder_onnx(i3d: InceptionI3d, shape: tuple[int, int, int, int], out
     return out
 
 
-def end_to_end_metadata(detector: Detector, weights_sha256: str) -> dict[str, Any]:
+def end_to_end_metadata(detector: Detector, weights_sha256: str, fmt: str = "onnx") -> dict[str, Any]:
     """Everything a deployment needs besides the two graphs (the ``augrgb.json`` content, graph hashes aside)."""
     cfg = detector.extract_config()
     _, snippet, size, _ = snippet_shape(detector)
     return {
-        "format": FORMAT,
+        "format": FORMATS[fmt],
         "classes": detector.classes,
         "head": detector.head,
         "thresholds": detector.thresholds,
@@ -90,25 +96,41 @@ def end_to_end_metadata(detector: Detector, weights_sha256: str) -> dict[str, An
         "source_checkpoint_sha256": detector.sha256,
         "precision": "fp32",
         "graphs": {
-            "encoder": {"file": ENCODER_FILE, "inputs": {"snippets": f"(B, 3, {snippet}, {size}, {size}) float32"},
+            "encoder": {"file": "encoder" + SUFFIX[fmt], "inputs": {"snippets": f"(B, 3, {snippet}, {size}, {size}) float32"},
                         "outputs": {"features": "(B, 1024) float32"}},
-            "temporal": {"file": TEMPORAL_FILE, "inputs": {"features": "(1, 1024, T) float32", "mask": "(1, 1, T) float32 ones"},
+            "temporal": {"file": "temporal" + SUFFIX[fmt], "inputs": {"features": "(1, 1024, T) float32", "mask": "(1, 1, T) float32 ones"},
                          "outputs": {"probabilities": "(1, K', T) float32; softmax heads: background is the last row"}},
         },
     }
 
 
+def metadata_entries(meta: dict[str, Any]) -> dict[str, str]:
+    """The graphs' metadata: the whole JSON under ``augrgb`` and one ``augrgb.<field>`` key per field."""
+    entries = {METADATA_KEY: meta, **{f"{METADATA_KEY}.{k}": v for k, v in meta.items()}}
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in entries.items()}
+
+
 def _add_metadata(path: Path, meta: dict[str, Any]) -> None:
-    """Store ``meta`` in the ONNX file's metadata_props: the whole JSON under ``augrgb`` and one key per field."""
+    """Store ``meta`` in the ONNX file's metadata_props (``metadata_entries``)."""
     import onnx
 
     proto = onnx.load(str(path))
     del proto.metadata_props[:]
-    for key, value in {METADATA_KEY: meta, **{f"{METADATA_KEY}.{k}": v for k, v in meta.items()}}.items():
+    for key, value in metadata_entries(meta).items():
         entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+        entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
+
+
+def to_openvino_ir(onnx_path: Path, xml: Path, meta: dict[str, Any]) -> None:
+    """Convert an ONNX graph to OpenVINO IR ``xml`` + ``.bin`` (fp32 weights), ``meta`` in its rt_info."""
+    import openvino
+
+    model = openvino.Core().read_model(str(onnx_path))  # the ONNX frontend (convert_model would try torch.export first)
+    for key, value in metadata_entries(meta).items():
+        model.set_rt_info(value, key)
+    openvino.save_model(model, str(xml), compress_to_fp16=False)
 
 
 def load_checked_i3d(detector: Detector, weights: str | None = None, cache: str | None = None) -> tuple[InceptionI3d, str]:
@@ -122,26 +144,36 @@ def load_checked_i3d(detector: Detector, weights: str | None = None, cache: str 
     return i3d, sha
 
 
-def export_end_to_end(detector: Detector, out: str | Path, weights: str | None = None, cache: str | None = None) -> Path:
-    """Write the end-to-end ONNX folder ``out`` (module docstring); replaces an earlier export there."""
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        raise InputError("--format onnx", "needs the onnx package: pip install 'augrgb[export]'") from None
+def export_end_to_end(detector: Detector, out: str | Path, weights: str | None = None, cache: str | None = None,
+                      fmt: str = "onnx") -> Path:
+    """Write the end-to-end folder ``out`` in ``fmt`` (onnx or openvino; module docstring); replaces an earlier export there."""
+    needs = {"onnx": ["onnx"], "openvino": ["onnx", "openvino"]}[fmt]
+    missing = [name for name in needs if importlib.util.find_spec(name) is None]
+    if missing:
+        extras = "export" if fmt == "onnx" else "export,openvino"
+        raise InputError(f"--format {fmt}", f"needs the {' and '.join(missing)} package: pip install 'augrgb[{extras}]'")
     out = Path(out)
     if out.exists() and not (out.is_dir() and (out / METADATA_FILE).is_file()):
         raise InputError(out, "exists and is not an earlier end-to-end export (the export is a folder)")
     i3d, sha = load_checked_i3d(detector, weights, cache)
-    meta = end_to_end_metadata(detector, sha)
+    meta = end_to_end_metadata(detector, sha, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         export_encoder_onnx(i3d, snippet_shape(detector), tmp / ENCODER_FILE)
         export_onnx(detector, tmp / TEMPORAL_FILE)
-        for name in ("encoder", "temporal"):
-            _add_metadata(tmp / meta["graphs"][name]["file"], meta)
-        for name in ("encoder", "temporal"):
-            meta["graphs"][name]["sha256"] = file_sha256(tmp / meta["graphs"][name]["file"])
+        for name, onnx_file in (("encoder", ENCODER_FILE), ("temporal", TEMPORAL_FILE)):
+            graph = meta["graphs"][name]
+            if fmt == "onnx":
+                _add_metadata(tmp / onnx_file, meta)
+            else:
+                to_openvino_ir(tmp / onnx_file, tmp / graph["file"], meta)
+                (tmp / onnx_file).unlink()
+                graph["bin"] = Path(graph["file"]).with_suffix(".bin").name
+        for graph in meta["graphs"].values():
+            graph["sha256"] = file_sha256(tmp / graph["file"])
+            if "bin" in graph:
+                graph["bin_sha256"] = file_sha256(tmp / graph["bin"])
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=1) + "\n")
         if out.exists():
             shutil.rmtree(out)

@@ -277,8 +277,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     cls.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
     cls.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="fp32",
                      help="inference precision (default fp32; auto: bf16 on CPUs with AMX, measured once on CPUs with bf16 but "
-                          "no AMX, else fp32; int8: --runtime onnxruntime with --calibrate DIR)")
-    cls.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch", help="I3D runtime (default torch)")
+                          "no AMX, else fp32; bf16: --runtime torch or openvino; int8: --runtime onnxruntime or openvino "
+                          "with --calibrate DIR)")
+    cls.add_argument("--runtime", choices=["torch", "onnxruntime", "openvino"], default="torch",
+                     help="I3D runtime (default torch)")
     cls.add_argument("--calibrate", metavar="DIR", help="int8: folder of your own videos to calibrate on")
     cls.add_argument("--device", default="cpu", help="torch device (default cpu)")
     cls.add_argument("--weights", help="I3D RGB weights file; default: the cached ones")

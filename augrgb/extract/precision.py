@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("torch", "onnxruntime")
+RUNTIMES = ("torch", "onnxruntime", "openvino")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
-_SUPPORTED = {"torch": ("fp32", "bf16"), "onnxruntime": ("fp32", "int8")}
+_SUPPORTED = {"torch": ("fp32", "bf16"), "onnxruntime": ("fp32", "int8"), "openvino": ("fp32", "bf16", "int8")}
 BF16_FLAGS = ("avx512_bf16", "avx_ne_convert", "bf16")
 """Native bf16 instructions short of AMX (x86 AVX-512 BF16 and AVX-NE-CONVERT, Arm's bf16): ``auto`` measures there."""
 KEY_FLAGS = ("amx_bf16", "amx_tile", "avx512f", "avx512_bf16", "avx_ne_convert", "avx2", "bf16")
@@ -198,6 +198,8 @@ def auto_precision(runtime: str = "torch", device: str = "cpu", flags: set[str] 
         if runtime == "torch" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
             return "bf16", "GPU with bf16 support"
         return "fp32", "GPU without bf16 support in this runtime"
+    if runtime == "openvino":
+        return "fp32", "openvino: bf16 and int8 are chosen explicitly (int8 needs --calibrate DIR)"
     if runtime != "torch":
         return "fp32", "onnxruntime: int8 needs --calibrate DIR and is never picked automatically"
     flags = cpu_flags() if flags is None else flags

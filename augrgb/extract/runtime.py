@@ -4,11 +4,16 @@
 so extraction, classification and detection take either. Its graphs are exported once per weights
 and snippet shape into the weights cache (``CACHE/onnx/``); an int8 graph is keyed also by the
 calibration videos (names, sizes, modification times), so new calibration videos make a new one.
+``OpenVinoSnippetEncoder`` compiles the same cached graphs with OpenVINO for the CPU: fp32 and bf16
+(``INFERENCE_PRECISION_HINT`` f32 or bf16; bf16 only where OpenVINO reports BF16 among the CPU's
+optimization capabilities) the fp32 graph, int8 a QDQ graph of the same calibration. Threads:
+``torch.get_num_threads()`` for both runtimes.
 
-Why ONNX Runtime static quantization for int8 (docs/detect.md): it is the one int8 path here that
-quantizes 3D convolutions with the dev dependencies only (PyTorch's x86 int8 backend has no
-quantized Conv3d in its eager mode; OpenVINO is not a dependency), it runs the same graph the
+Why ONNX Runtime static quantization for int8 (docs/detect.md): it quantizes 3D convolutions
+(PyTorch's x86 int8 backend has no quantized Conv3d in its eager mode), it runs the same graph the
 end-to-end export ships, and its QOperator graph keeps features within cosine 0.99 of fp32 (tested).
+OpenVINO cannot read that graph (no QLinearConcat / QLinearAveragePool), so it gets a QDQ graph of the
+same calibration, whose Quantize/DequantizeLinear pairs it runs with int8 convolutions.
 """
 
 from __future__ import annotations
@@ -119,9 +124,10 @@ def _calibration_key(videos: Sequence[Path]) -> str:
     return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:12]
 
 
-def quantize_int8(fp32: Path, out: Path, snippets: Iterator[np.ndarray]) -> Path:
-    """ONNX Runtime static quantization (QOperator: QLinearConv; int8 per-channel weights, uint8 activations,
-    min-max ranges merged one snippet at a time, so calibration memory does not grow with the snippets)."""
+def quantize_int8(fp32: Path, out: Path, snippets: Iterator[np.ndarray], quant_format: str = "QOperator") -> Path:
+    """ONNX Runtime static quantization (QOperator: QLinearConv, for ONNX Runtime; QDQ: Quantize/DequantizeLinear
+    pairs, which OpenVINO runs as int8; int8 per-channel weights, uint8 activations, min-max ranges merged one
+    snippet at a time, so calibration memory does not grow with the snippets)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     clips = list(snippets)  # uint8, a few MB each
@@ -146,7 +152,7 @@ def quantize_int8(fp32: Path, out: Path, snippets: Iterator[np.ndarray]) -> Path
 
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # its "pre-process first" advice
     with replacing(out) as tmp:
-        quantize_static(str(fp32), str(tmp), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
+        quantize_static(str(fp32), str(tmp), Reader(), quant_format=getattr(QuantFormat, quant_format), per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         extra_options={"CalibStridedMinMax": 1})
     return out
@@ -161,13 +167,18 @@ def to_model_input(snippets: np.ndarray) -> np.ndarray:
 class OrtSnippetEncoder:
     """Encode snippets ``(B, T, H, W, 3)`` uint8 with ONNX Runtime; ``SnippetEncoder``'s interface."""
 
+    RUNTIME = "onnxruntime"
+    PRECISIONS = ("fp32", "int8")
+    INT8_FORMAT, INT8_TAG = "QOperator", "int8"  # quantization format of the int8 graph, and its cache name
+
     def __init__(self, i3d: InceptionI3d, weights_sha256: str, precision: str = "fp32", cache: str | Path | None = None,
                  calibrate: str | Path | None = None, fps: float = 25.0, crop: str = "center", short_side: int = 256,
                  threads: int | None = None) -> None:
         from augrgb.extract.weights import cache_dir
 
-        if precision not in ("fp32", "int8"):
-            raise InputError("--precision", f"{precision} does not run with --runtime onnxruntime (fp32 or int8)")
+        if precision not in self.PRECISIONS:
+            raise InputError("--precision", f"{precision} does not run with --runtime {self.RUNTIME} "
+                                            f"({' or '.join(self.PRECISIONS)})")
         if precision == "int8" and calibrate is None:
             raise InputError("--precision int8", "needs --calibrate DIR")
         self.i3d, self.sha, self.precision = i3d, weights_sha256, precision
@@ -178,21 +189,21 @@ class OrtSnippetEncoder:
         self.sessions: dict[tuple[int, ...], object] = {}
 
     def graph_path(self, shape: tuple[int, int, int, int]) -> Path:
-        """The cached graph for snippets of ``shape`` (exported, and quantized for int8, on first use)."""
+        """The cached graph for snippets of ``shape`` (exported, and quantized for int8, on first use); bf16 runs the fp32 one."""
         _, t, h, w = shape
         fp32 = self.folder / f"i3d-rgb-{self.sha[:16]}-{t}x{h}x{w}-fp32.onnx"
         if not fp32.is_file():
             export_runtime_graph(self.i3d, shape, fp32)
-        if self.precision == "fp32":
+        if self.precision != "int8":
             return fp32
         key = _calibration_key(self.videos)
-        int8 = self.folder / f"i3d-rgb-{self.sha[:16]}-{t}x{h}x{w}-int8-{key}.onnx"
+        int8 = self.folder / f"i3d-rgb-{self.sha[:16]}-{t}x{h}x{w}-{self.INT8_TAG}-{key}.onnx"
         if not int8.is_file():
             if h != w:
                 raise InputError("--precision int8", f"calibrates square crops only, got {h}x{w}")
             clips = calibration_snippets(self.videos, t, self.grid["fps"], self.grid["crop"], h, max(self.grid["short_side"], h))
             log.info("calibrating int8 on %d videos of %s", len(self.videos), self.videos[0].parent)
-            quantize_int8(fp32, int8, clips)
+            quantize_int8(fp32, int8, clips, self.INT8_FORMAT)
         return int8
 
     def session(self, shape: tuple[int, int, int, int]):
@@ -219,12 +230,64 @@ class OrtSnippetEncoder:
         return self._run(snippets)[1].astype(np.float32)
 
 
+OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8 layers come from the graph; the rest stays f32
+
+
+def openvino_core():
+    """An ``openvino.Core``, or one line saying how to install OpenVINO."""
+    try:
+        import openvino
+    except ImportError:
+        raise InputError("--runtime openvino", "needs the openvino package: pip install 'augrgb[openvino]'") from None
+    return openvino.Core()
+
+
+def compile_config(precision: str, threads: int, capabilities: list[str]) -> dict[str, object]:
+    """The ``compile_model`` settings for ``precision``; bf16 refused where the CPU lacks it (``capabilities``)."""
+    if precision == "bf16" and "BF16" not in capabilities:
+        raise InputError("--precision bf16", f"this CPU has no bf16 support in OpenVINO (it offers {', '.join(capabilities)}); "
+                                             "use fp32 or int8")
+    return {"INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision], "INFERENCE_NUM_THREADS": threads}
+
+
+class OpenVinoSnippetEncoder(OrtSnippetEncoder):
+    """Encode snippets ``(B, T, H, W, 3)`` uint8 with OpenVINO on the CPU; ``SnippetEncoder``'s interface."""
+
+    RUNTIME = "openvino"
+    PRECISIONS = ("fp32", "bf16", "int8")
+    INT8_FORMAT, INT8_TAG = "QDQ", "int8qdq"
+
+    def __init__(self, i3d: InceptionI3d, weights_sha256: str, precision: str = "fp32", cache: str | Path | None = None,
+                 calibrate: str | Path | None = None, fps: float = 25.0, crop: str = "center", short_side: int = 256,
+                 threads: int | None = None) -> None:
+        super().__init__(i3d, weights_sha256, precision, cache, calibrate, fps, crop, short_side, threads)
+        self.core = openvino_core()
+        self.config = compile_config(precision, self.threads, self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+    def session(self, shape: tuple[int, int, int, int]):
+        """The compiled model for snippets of ``shape`` (dynamic batch)."""
+        if shape not in self.sessions:
+            self.sessions[shape] = self.core.compile_model(str(self.graph_path(shape)), "CPU", self.config)
+        return self.sessions[shape]
+
+    def _run(self, snippets: np.ndarray) -> list[np.ndarray]:
+        x = to_model_input(np.asarray(snippets))
+        compiled = self.session(tuple(x.shape[1:]))
+        out = compiled({"snippets": x})
+        return [out[compiled.output(name)] for name in ("features", "logits")]  # copies (share_outputs=False)
+
+
 def make_encoder(i3d: InceptionI3d, sha: str, runtime: str, precision: str, device: str = "cpu",
                  cache: str | Path | None = None, calibrate: str | Path | None = None, fps: float = 25.0,
                  crop: str = "center", short_side: int = 256):
-    """A ``SnippetEncoder`` (torch) or ``OrtSnippetEncoder`` (onnxruntime) for a resolved runtime and precision."""
+    """A ``SnippetEncoder`` (torch), ``OrtSnippetEncoder`` (onnxruntime) or ``OpenVinoSnippetEncoder`` (openvino)
+    for a resolved runtime and precision."""
     if runtime == "onnxruntime":
         return OrtSnippetEncoder(i3d, sha, precision, cache, calibrate, fps, crop, short_side)
+    if runtime == "openvino":
+        if not device.startswith("cpu"):
+            raise InputError("--device", f"--runtime openvino runs on the CPU here, not {device}")
+        return OpenVinoSnippetEncoder(i3d, sha, precision, cache, calibrate, fps, crop, short_side)
     from augrgb.extract.encoder import SnippetEncoder
 
     return SnippetEncoder(i3d, precision, device)
