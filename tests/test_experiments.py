@@ -240,4 +240,7 @@ def test_a_sparse_grid_scores_event_map_averaged_over_tiou(tmp_path):
     assert row["scores"] == again and list(again) == ["mAP@0.1", "mAP@0.3", "mAP@0.5"]
     assert row["score"] == pytest.approx(sum(again.values()) / 3)
     assert main(["experiments", "report", str(path), "--out", str(out)]) == 0
-    assert "event mAP (mean over tIoU 0.1, 0.3, 0.5) (%)" in (out / "results.md").read_text()
+    assert "## Main table\n\n| event mAP (mean over tIoU 0.1, 0.3, 0.5) (%) | pose |" in (out / "results.md").read_text()
+    assert main(["experiments", "report", str(path), "--out", str(out), "--split", "validation"]) == 0
+    validation = (out / "results_validation.md").read_text()  # model selection saw the trainer's per-frame mAP
+    assert validation.startswith("Validation (carved from training, per seed) per-frame mAP (%)")

@@ -78,7 +78,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def main_table(stats: dict[Key, Stat], teachers: Sequence[str], filter: str,
-               extra: Sequence[str] = (), per_seed: bool = False, label: str = "per-frame mAP") -> str:
+               extra: Sequence[str] = (), per_seed: bool = False, metric: str = "per-frame mAP") -> str:
     """Vanilla RGB, teacher, two-stream and Augmented-RGB per teacher (plus the ``extra`` main-group
     variants), each Augmented-RGB row followed by the share of the vanilla-to-two-stream gap it closes."""
     rows = []
@@ -93,17 +93,17 @@ def main_table(stats: dict[Key, Stat], teachers: Sequence[str], filter: str,
             share = gap_closed(*(p.mean for p in parts)) if all(parts) else None
             gaps.append("–" if share is None else f"{100 * share:.0f}%")
         rows.append(["  gap closed (aug − vanilla) / (two-stream − vanilla)", *gaps])
-    return _table([f"{label} (%)", *teachers], rows)
+    return _table([f"{metric} (%)", *teachers], rows)
 
 
 def group_table(stats: dict[Key, Stat], grid: Grid, group: str, teachers: Sequence[str],
-                per_seed: bool = False) -> str:
+                per_seed: bool = False, metric: str = "per-frame mAP") -> str:
     """The rows of ``group`` in grid order, with the vanilla RGB row first for reference."""
     rows = [["vanilla RGB", *(_cell(stats, ("main", "vanilla", t, grid.filter), per_seed) for t in teachers)]]
     for v in grid.variants:
         if v.group == group:
             rows.append([v.name, *(_cell(stats, (group, v.name, t, v.filter or grid.filter), per_seed) for t in teachers)])
-    return _table([f"{grid.metric_label} (%)", *teachers], rows)
+    return _table([f"{metric} (%)", *teachers], rows)
 
 
 def filters_table(stats: dict[Key, Stat], grid: Grid, teachers: Sequence[str], per_seed: bool = False) -> str:
@@ -154,11 +154,13 @@ def render(records: Sequence[dict[str, Any]], grid: Grid, split: str = "test", p
     groups = list(dict.fromkeys(v.group for v in grid.variants))
     seeds = sorted({r["seed"] for r in records})
     where = "Test-subset" if split == "test" else "Validation (carved from training, per seed)"
-    parts = [f"{where} {grid.metric_label} (%), mean ± std over seeds {', '.join(map(str, seeds))}"
+    # validation scores are what model selection saw: the trainer's per-frame mAP, whatever the grid's metric
+    metric = grid.metric_label if split == "test" else "per-frame mAP"
+    parts = [f"{where} {metric} (%), mean ± std over seeds {', '.join(map(str, seeds))}"
              + (" (then each seed's score, in seed order)." if per_seed else "."),
              "## Main table", main_table(stats, teachers, grid.filter, [v.name for v in grid.variants
                                                                          if v.group == "main" and v.name != "augmented"],
-                                         per_seed, label=grid.metric_label)]
+                                         per_seed, metric=metric)]
     for group in groups:
         if group == "main":
             continue
@@ -168,7 +170,7 @@ def render(records: Sequence[dict[str, Any]], grid: Grid, split: str = "test", p
         elif group == "sensitivity":
             parts.append(sensitivity_table(stats, grid, teachers, per_seed))
         else:
-            parts.append(group_table(stats, grid, group, teachers, per_seed))
+            parts.append(group_table(stats, grid, group, teachers, per_seed, metric=metric))
     for teacher in teachers:
         table = gradient_table(records, grid, teacher)
         if table is not None:

@@ -1,0 +1,142 @@
+"""Controlled regime probes: what makes the built-in benchmark's RGB features carry its actions.
+
+Each probe changes one thing and keeps the rest of a benchmark fixed, then compares single-snippet linear
+probes (``augrgb.experiments.probe.probe_modality``'s model) on the same snippets:
+
+* ``close BENCH OUT``: re-render BENCH (made by ``augrgb synth``; its settings are read from synth.json) with
+  the camera framing the actor at 85-95 % of the frame height instead of 50-78 %. Every random draw is the
+  default renderer's, in the same order, so timelines, bodies, clothes, rooms, camera poses and therefore
+  the skeleton files and annotations are byte-identical; only the focal length changes.
+* ``features BENCH SIZE EVERY OUT.npz``: Kinetics I3D RGB features of every EVERY-th snippet of each video of
+  BENCH, frames resized to SIZE px (the 25 fps / 16-frame grid of the synth preset).
+* ``probe STORE ANNOTATIONS NAME=OUT.npz...``: probes of the store's ``rgb`` and ``pose`` and of each npz on
+  the snippets the npz files hold (their union must match), training and test per-frame mAP at C = 0.01 and 1.
+
+Numbers and commands: docs/benchmark.md, Regime. Run under ``OMP_NUM_THREADS=1`` on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def close_camera(rng: np.random.Generator, height: float, size: int, margin: int):
+    """:func:`augrgb.synth.camera.sample_camera` with the same draws, its 50-78 % framing mapped to 85-95 %."""
+    from augrgb.synth.camera import Camera
+
+    distance = rng.uniform(2.3, 4.5)
+    elevation = np.deg2rad(rng.uniform(0.0, 35.0))
+    target = np.array([rng.uniform(-0.25, 0.25) * height, rng.uniform(0.42, 0.6) * height, 0.0])
+    position = target + distance * np.array([0.0, np.sin(elevation), np.cos(elevation)])
+    share = 0.85 + (rng.uniform(0.5, 0.78) - 0.5) / 0.28 * 0.10
+    return Camera.looking_at(position, target, share * size * distance / height, size / 2 + margin, size / 2 + margin)
+
+
+def render_close(bench: Path, out: Path) -> None:
+    """BENCH again, actors framed close (one process: the patched camera must reach the generator)."""
+    import augrgb.synth.generator as generator
+
+    settings = json.loads((bench / "synth.json").read_text())["settings"]
+    generator.sample_camera = close_camera
+    generator.generate(out, settings["videos"], settings["seconds"], settings["mode"], settings["size"],
+                       settings["seed"], settings["test_fraction"], workers=1)
+
+
+def features(bench: Path, size: int, every: int, out: Path) -> None:
+    """I3D RGB features of every ``every``-th 16-frame snippet per video, frames resized to ``size``."""
+    import decord
+    from tqdm import tqdm
+
+    from augrgb.extract.encoder import SnippetEncoder
+    from augrgb.extract.transforms import Preprocess
+    from augrgb.extract.weights import load_i3d
+
+    encoder, preprocess = SnippetEncoder(load_i3d("rgb")[0]), Preprocess("resize", size, size)
+    arrays = {}
+    for vid in tqdm(sorted(json.loads((bench / "annotations.json").read_text())), desc=f"I3D at {size} px"):
+        frames = decord.VideoReader(str(bench / "videos" / f"{vid}.mp4"))
+        index = np.arange(0, len(frames) // 16, every)
+        decoded = frames.get_batch(list(range(int(index[-1]) * 16 + 16))).asnumpy()
+        clips = np.stack([[preprocess(f) for f in decoded[s * 16:(s + 1) * 16]] for s in index])
+        arrays[f"{vid}__idx"] = index
+        arrays[f"{vid}__f"] = np.concatenate([encoder.features(clips[i:i + 8]) for i in range(0, len(clips), 8)])
+    np.savez(out, **arrays)
+
+
+def probe(store: Path, annotations: Path, extra: dict[str, Path]) -> None:
+    """Print train/test per-frame mAP of each modality's linear probe on the npz files' snippets."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from augrgb.core.config import load_config
+    from augrgb.core.grid import SnippetGrid
+    from augrgb.distill.data import FeatureSource, load_annotations, load_videos
+    from augrgb.distill.settings import AnnotationSource, DatasetConfig
+    from augrgb.metrics.frame import frame_map
+
+    config = load_config(DatasetConfig, "synth")
+    ann = load_annotations([AnnotationSource(path=str(annotations))], config)
+    source = FeatureSource(store, SnippetGrid(config.fps, config.snippet, config.stride))
+    loaded = {name: np.load(path) for name, path in extra.items()}
+    first = next(iter(loaded.values()))
+
+    def split(subset: str) -> dict[str, np.ndarray]:
+        items, _ = load_videos(source, ann.subset(subset), ["rgb", "pose"], "sigmoid")
+        rows: dict[str, list[np.ndarray]] = {"rgb": [], "pose": [], "labels": [], **{n: [] for n in loaded}}
+        for item in items:
+            index = first[f"{item.video_id}__idx"]
+            for name, arrays in loaded.items():
+                if not np.array_equal(arrays[f"{item.video_id}__idx"], index):
+                    raise ValueError(f"{extra[name]}: other snippets of {item.video_id} than {extra[next(iter(extra))]}")
+                rows[name].append(arrays[f"{item.video_id}__f"])
+            rows["rgb"].append(item.features["rgb"][index].astype(np.float32))
+            rows["pose"].append(item.features["pose"][index].astype(np.float32))
+            rows["labels"].append(item.labels[index])
+        return {k: np.concatenate(v) for k, v in rows.items()}
+
+    train, test = split(config.train_subset), split(config.test_subset)
+    print(f"snippets: {len(train['labels'])} training, {len(test['labels'])} test")
+    print("| features | C | train mAP (%) | test mAP (%) |\n|---|---:|---:|---:|")
+    for name in ("rgb", *loaded, "pose"):
+        for c in (0.01, 1.0):
+            model = make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(train[name], train["labels"])
+            scores = [100 * frame_map(model.predict_proba(s[name]), s["labels"]).mAP for s in (train, test)]
+            print(f"| {name} | {c:g} | {scores[0]:.1f} | {scores[1]:.1f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("close", help="re-render a benchmark with the actor framed at 85-95 %% of the frame")
+    p.add_argument("bench", type=Path)
+    p.add_argument("out", type=Path)
+    p = sub.add_parser("features", help="I3D RGB features of every k-th snippet at a frame size")
+    p.add_argument("bench", type=Path)
+    p.add_argument("size", type=int)
+    p.add_argument("every", type=int)
+    p.add_argument("out", type=Path)
+    p = sub.add_parser("probe", help="linear probes of the store's rgb and pose and of NAME=FILE.npz features")
+    p.add_argument("store", type=Path)
+    p.add_argument("annotations", type=Path)
+    p.add_argument("extra", nargs="+", help="NAME=FILE.npz from the features command")
+    args = parser.parse_args()
+    if args.command == "close":
+        render_close(args.bench, args.out)
+    elif args.command == "features":
+        features(args.bench, args.size, args.every, args.out)
+    else:
+        probe(args.store, args.annotations, dict(item.split("=", 1) for item in args.extra))
+
+
+if __name__ == "__main__":
+    main()
