@@ -92,7 +92,7 @@ def test_tiny_demo_writes_the_table_and_detections(tiny_demo):
         a, b = again[0]["rows"][i]["scores"]["mAP"], again[1]["rows"][i]["scores"]["mAP"]
         assert [p["seed"] for p in row["per_seed"]] == [0, 1]
         assert "runs/seed1/" in row["per_seed"][1]["checkpoints"][-1]
-        assert row["scores"]["mAP"] == pytest.approx((a + b) / 2) and row["std"]["mAP"] == pytest.approx(abs(a - b) / 2 ** 0.5)
+        assert row["scores"]["mAP"] == pytest.approx((a + b) / 2) and row["std"]["mAP"] == pytest.approx(abs(a - b) / 2)
     assert [len(r["per_seed"][0]["checkpoints"]) for r in result["rows"]] == [1, 1, 1, 2, 2, 1, 1]
     markdown = (out / "results.md").read_text()
     for name in ROWS:
@@ -232,10 +232,10 @@ def test_mean_over_seeds_on_a_hand_computed_case():
     mean = mean_over_seeds([result(0.2, 0.5), result(0.4, 0.5), result(0.3, 0.8)], [0, 1, 2])
     assert mean["seeds"] == [0, 1, 2] and mean["videos"] == 2
     vanilla, teacher = mean["rows"]
-    assert vanilla["scores"]["mAP"] == pytest.approx(0.3) and vanilla["std"]["mAP"] == pytest.approx(0.1)
-    assert teacher["scores"]["mAP"] == pytest.approx(0.6) and teacher["std"]["mAP"] == pytest.approx(0.03 ** 0.5)
+    assert vanilla["scores"]["mAP"] == pytest.approx(0.3) and vanilla["std"]["mAP"] == pytest.approx((0.02 / 3) ** 0.5)
+    assert teacher["scores"]["mAP"] == pytest.approx(0.6) and teacher["std"]["mAP"] == pytest.approx(0.02 ** 0.5)
     assert [p["scores"]["mAP"] for p in teacher["per_seed"]] == [0.5, 0.5, 0.8]
-    assert markdown_table(mean).splitlines()[2] == "| vanilla RGB | 30.00 ± 10.00 |  |"
+    assert markdown_table(mean).splitlines()[2] == "| vanilla RGB | 30.00 ± 8.16 |  |"
     with pytest.raises(ValueError, match="row 1 differs between seeds"):
         other = result(0.1, 0.1)
         other["rows"][1]["name"] = "flow teacher"

@@ -4,13 +4,12 @@ two-stream each Augmented-RGB student closes, as Markdown (printed and ``results
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from augrgb.core.files import write_text_atomic
-from augrgb.experiments.report import MIN_GAP, gap_closed
+from augrgb.experiments.report import MIN_GAP, gap_closed, stat
 
 VANILLA = "vanilla RGB"
 
@@ -38,18 +37,19 @@ def add_gap_closed(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def mean_over_seeds(results: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:
-    """One result from the same rows scored for each training seed: ``scores`` are the means, ``std`` the sample
-    standard deviations, ``per_seed`` each seed's checkpoints and scores (gap closed is then of the means)."""
+    """One result from the same rows scored for each training seed: ``scores`` are the means, ``std`` the standard
+    deviations (:func:`~augrgb.experiments.report.stat`, as in the results tables), ``per_seed`` each seed's
+    checkpoints and scores (gap closed is then of the means)."""
     first = results[0]
     rows = []
     for i, row in enumerate(first["rows"]):
         runs = [r["rows"][i] for r in results]
         if any(run["name"] != row["name"] for run in runs):
             raise ValueError(f"row {i} differs between seeds: {[run['name'] for run in runs]}")
-        values = {c: [run["scores"][c] for run in runs] for c in first["columns"]}
+        stats = {c: stat([run["scores"][c] for run in runs]) for c in first["columns"]}
         rows.append({"name": row["name"], "modality": row.get("modality"),
-                     "scores": {c: statistics.fmean(v) for c, v in values.items()},
-                     "std": {c: statistics.stdev(v) for c, v in values.items()},
+                     "scores": {c: s.mean for c, s in stats.items()},
+                     "std": {c: s.std for c, s in stats.items()},
                      "per_seed": [{"seed": seed, "checkpoints": run["checkpoints"], "scores": run["scores"]}
                                   for seed, run in zip(seeds, runs)]})
     return {**{k: v for k, v in first.items() if k != "rows"}, "seeds": list(seeds), "rows": rows}
@@ -76,7 +76,7 @@ def _fraction(value: float | None) -> str:
 
 def write_results(out: Path, result: dict[str, Any], heading: str) -> tuple[Path, Path]:
     """``out/results.json`` and ``out/results.md`` (heading, table, how to read it), written atomically."""
-    seeds = (f" Mean ± sample std over the {len(result['seeds'])} training seeds; gap closed of the means."
+    seeds = (f" Mean ± std over the {len(result['seeds'])} training seeds; gap closed of the means."
              if "seeds" in result else "")
     md = (f"{heading}\n\n{markdown_table(result)}\n"
           f"{result['metric']} on the {result['videos']} '{result['subset']}' videos. Two-stream = the average of the "
