@@ -9,8 +9,9 @@ probes (``augrgb.experiments.probe.probe_modality``'s model) on the same snippet
   the skeleton files and annotations are byte-identical; only the focal length changes.
 * ``features BENCH SIZE EVERY OUT.npz``: Kinetics I3D RGB features of every EVERY-th snippet of each video of
   BENCH, frames resized to SIZE px (the 25 fps / 16-frame grid of the synth preset).
-* ``probe STORE ANNOTATIONS NAME=OUT.npz...``: probes of the store's ``rgb`` and ``pose`` and of each npz on
-  the snippets the npz files hold (their union must match), training and test per-frame mAP at C = 0.01 and 1.
+* ``probe STORE ANNOTATIONS NAME=OUT.npz...``: probes (:func:`augrgb.experiments.probe.probe_arrays`) of the
+  store's ``rgb`` and ``pose`` and of each npz on the snippets the npz files hold (all must hold the same ones),
+  training and test per-frame mAP at C = 0.01 and 1.
 
 Numbers and commands: docs/benchmark.md, Regime. Run under ``OMP_NUM_THREADS=1`` on a shared machine.
 """
@@ -19,30 +20,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 
-def close_camera(rng: np.random.Generator, height: float, size: int, margin: int):
-    """:func:`augrgb.synth.camera.sample_camera` with the same draws, its 50-78 % framing mapped to 85-95 %."""
-    from augrgb.synth.camera import Camera
-
-    distance = rng.uniform(2.3, 4.5)
-    elevation = np.deg2rad(rng.uniform(0.0, 35.0))
-    target = np.array([rng.uniform(-0.25, 0.25) * height, rng.uniform(0.42, 0.6) * height, 0.0])
-    position = target + distance * np.array([0.0, np.sin(elevation), np.cos(elevation)])
-    share = 0.85 + (rng.uniform(0.5, 0.78) - 0.5) / 0.28 * 0.10
-    return Camera.looking_at(position, target, share * size * distance / height, size / 2 + margin, size / 2 + margin)
+CLOSE = (0.85, 0.95)  # share of the frame height the actor fills (the generator's default: 0.5-0.78)
 
 
 def render_close(bench: Path, out: Path) -> None:
-    """BENCH again, actors framed close (one process: the patched camera must reach the generator)."""
+    """BENCH again, actors framed at :data:`CLOSE` (one process: the patched camera must reach the generator)."""
     import augrgb.synth.generator as generator
+    from augrgb.synth.camera import sample_camera
 
     settings = json.loads((bench / "synth.json").read_text())["settings"]
-    generator.sample_camera = close_camera
+    generator.sample_camera = partial(sample_camera, framing=CLOSE)
     generator.generate(out, settings["videos"], settings["seconds"], settings["mode"], settings["size"],
                        settings["seed"], settings["test_fraction"], workers=1)
 
@@ -70,16 +63,11 @@ def features(bench: Path, size: int, every: int, out: Path) -> None:
 
 def probe(store: Path, annotations: Path, extra: dict[str, Path]) -> None:
     """Print train/test per-frame mAP of each modality's linear probe on the npz files' snippets."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     from augrgb.core.config import load_config
     from augrgb.core.grid import SnippetGrid
     from augrgb.distill.data import FeatureSource, load_annotations, load_videos
     from augrgb.distill.settings import AnnotationSource, DatasetConfig
-    from augrgb.metrics.frame import frame_map
+    from augrgb.experiments.probe import probe_arrays
 
     config = load_config(DatasetConfig, "synth")
     ann = load_annotations([AnnotationSource(path=str(annotations))], config)
@@ -106,12 +94,8 @@ def probe(store: Path, annotations: Path, extra: dict[str, Path]) -> None:
     print("| features | C | train mAP (%) | test mAP (%) |\n|---|---:|---:|---:|")
     for name in ("rgb", *loaded, "pose"):
         for c in (0.01, 1.0):
-            model = make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000)))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model.fit(train[name], train["labels"])
-            scores = [100 * frame_map(model.predict_proba(s[name]), s["labels"]).mAP for s in (train, test)]
-            print(f"| {name} | {c:g} | {scores[0]:.1f} | {scores[1]:.1f} |", flush=True)
+            scores = probe_arrays(train[name], train["labels"], test[name], test["labels"], c=c)
+            print(f"| {name} | {c:g} | {100 * scores[0]:.1f} | {100 * scores[1]:.1f} |", flush=True)
 
 
 def main() -> None:

@@ -42,25 +42,32 @@ def _stack(items: Sequence[VideoItem], modality: str) -> tuple[np.ndarray, np.nd
     return x, y
 
 
-def probe_modality(train: Sequence[VideoItem], test: Sequence[VideoItem], modality: str, *, c: float = 1.0,
-                   seed: int = 0) -> ProbeResult:
-    """Standardise on the training snippets, fit one L2-regularised logistic regression per class, score both splits."""
+def probe_arrays(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *,
+                 c: float = 1.0, seed: int = 0) -> tuple[float, float]:
+    """(train, test) per-frame mAP of the probe on snippet features ``(N, D)`` and multi-hot labels ``(N, K)``:
+    standardise on the training snippets, fit one L2-regularised logistic regression per class."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x_train, y_train = _stack(train, modality)
-    x_test, y_test = _stack(test, modality)
     model = make_pipeline(StandardScaler(),
                           OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000, random_state=seed)))
     with warnings.catch_warnings():  # a class absent from training gets a constant score, as it should
         warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
         warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
         model.fit(x_train, y_train)
-    return ProbeResult(modality, int(x_train.shape[1]), len(x_train), len(x_test),
-                       float(frame_map(model.predict_proba(x_train), y_train).mAP),
-                       float(frame_map(model.predict_proba(x_test), y_test).mAP))
+    return (float(frame_map(model.predict_proba(x_train), y_train).mAP),
+            float(frame_map(model.predict_proba(x_test), y_test).mAP))
+
+
+def probe_modality(train: Sequence[VideoItem], test: Sequence[VideoItem], modality: str, *, c: float = 1.0,
+                   seed: int = 0) -> ProbeResult:
+    """:func:`probe_arrays` on one modality of the training and test videos' snippets."""
+    x_train, y_train = _stack(train, modality)
+    x_test, y_test = _stack(test, modality)
+    train_map, test_map = probe_arrays(x_train, y_train, x_test, y_test, c=c, seed=seed)
+    return ProbeResult(modality, int(x_train.shape[1]), len(x_train), len(x_test), train_map, test_map)
 
 
 def probe(features: str | Path, annotations: str | Path, modalities: Sequence[str], dataset: str = "synth",
