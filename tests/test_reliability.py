@@ -127,16 +127,25 @@ def test_overwrite_replaces_an_unreadable_feature_file(tmp_path):
     assert store.read("v", "rgb")[0].shape == (2, 4)
 
 
-def test_folder_lock_refuses_a_second_holder_and_frees_on_kill(tmp_path):
+def _lock_holder(folder: Path) -> subprocess.Popen:
+    """Another process that holds ``folder``'s FolderLock (returned once it does) until it is killed."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
         from augrgb.core.locks import FolderLock
-        FolderLock({str(tmp_path)!r}).acquire()
+        FolderLock({str(folder)!r}).acquire()
         print("held", flush=True)
-        time.sleep(60)
+        time.sleep(120)
     """)], env=ENV, stdout=subprocess.PIPE)
+    if holder.stdout.readline().strip() != b"held":
+        holder.kill()
+        holder.wait()
+        pytest.fail(f"the process meant to hold {folder}'s lock did not take it")
+    return holder
+
+
+def test_folder_lock_refuses_a_second_holder_and_frees_on_kill(tmp_path):
+    holder = _lock_holder(tmp_path)
     try:
-        assert holder.stdout.readline().strip() == b"held"
         with pytest.raises(Exception, match=f"in use by process {holder.pid}"):
             FolderLock(tmp_path).acquire()
     finally:
@@ -432,15 +441,8 @@ def test_training_killed_between_checkpoint_writes_resumes_to_the_same_curve(tea
 
 def test_a_second_training_on_the_same_out_is_refused(teacher_config, tmp_path):
     out = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import time
-        from augrgb.core.locks import FolderLock
-        FolderLock({str(out)!r}).acquire()
-        print("held", flush=True)
-        time.sleep(120)
-    """)], env=ENV, stdout=subprocess.PIPE)
+    holder = _lock_holder(out)
     try:
-        assert holder.stdout.readline().strip() == b"held"
         second = _train(teacher_config, out)
     finally:
         holder.kill()
