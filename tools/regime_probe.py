@@ -1,12 +1,10 @@
 """Controlled regime probes: what makes the built-in benchmark's RGB features carry its actions.
 
 Each probe changes one thing and keeps the rest of a benchmark fixed, then compares single-snippet linear
-probes (``augrgb.experiments.probe.probe_modality``'s model) on the same snippets:
+probes (``augrgb.experiments.probe.probe_modality``'s model) on the same snippets. The framing is a setting of
+``augrgb synth`` (``--framing``): two benchmarks that differ only in it have byte-identical skeletons and
+annotations.
 
-* ``close BENCH OUT``: re-render BENCH (made by ``augrgb synth``; its settings are read from synth.json) with
-  the camera framing the actor at 85-95 % of the frame height instead of 50-78 %. Every random draw is the
-  default renderer's, in the same order, so timelines, bodies, clothes, rooms, camera poses and therefore
-  the skeleton files and annotations are byte-identical; only the focal length changes.
 * ``features BENCH SIZE EVERY OUT.npz``: Kinetics I3D RGB features of every EVERY-th snippet of each video of
   BENCH, frames resized to SIZE px (the 25 fps / 16-frame grid of the synth preset).
 * ``probe STORE ANNOTATIONS NAME=OUT.npz...``: probes (:func:`augrgb.experiments.probe.probe_arrays`) of the
@@ -20,24 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from functools import partial
 from pathlib import Path
 
 import numpy as np
-
-
-CLOSE = (0.85, 0.95)  # share of the frame height the actor fills (the generator's default: 0.5-0.78)
-
-
-def render_close(bench: Path, out: Path) -> None:
-    """BENCH again, actors framed at :data:`CLOSE` (one process: the patched camera must reach the generator)."""
-    import augrgb.synth.generator as generator
-    from augrgb.synth.camera import sample_camera
-
-    settings = json.loads((bench / "synth.json").read_text())["settings"]
-    generator.sample_camera = partial(sample_camera, framing=CLOSE)
-    generator.generate(out, settings["videos"], settings["seconds"], settings["mode"], settings["size"],
-                       settings["seed"], settings["test_fraction"], workers=1)
 
 
 def features(bench: Path, size: int, every: int, out: Path) -> None:
@@ -101,9 +84,6 @@ def probe(store: Path, annotations: Path, extra: dict[str, Path]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("close", help="re-render a benchmark with the actor framed at 85-95 %% of the frame")
-    p.add_argument("bench", type=Path)
-    p.add_argument("out", type=Path)
     p = sub.add_parser("features", help="I3D RGB features of every k-th snippet at a frame size")
     p.add_argument("bench", type=Path)
     p.add_argument("size", type=int)
@@ -114,9 +94,7 @@ def main() -> None:
     p.add_argument("annotations", type=Path)
     p.add_argument("extra", nargs="+", help="NAME=FILE.npz from the features command")
     args = parser.parse_args()
-    if args.command == "close":
-        render_close(args.bench, args.out)
-    elif args.command == "features":
+    if args.command == "features":
         features(args.bench, args.size, args.every, args.out)
     else:
         probe(args.store, args.annotations, dict(item.split("=", 1) for item in args.extra))

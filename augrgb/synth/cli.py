@@ -7,7 +7,17 @@ import json
 import sys
 
 from augrgb.core.errors import InputError
+from augrgb.synth.camera import FRAMING
 from augrgb.synth.schedule import MODES
+
+
+def _framing(text: str) -> tuple[float, float]:
+    """``LOW,HIGH`` -> a pair of floats (the range itself is checked with the other settings)."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (two numbers), got {text!r}") from None
+    return low, high
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files (default 0)")
     p.add_argument("--test-fraction", type=float, default=0.2,
                    help="fraction of videos in the 'testing' subset, chosen by seed (default 0.2)")
+    p.add_argument("--framing", type=_framing, default=FRAMING, metavar="LOW,HIGH",
+                   help="share of the frame height the actor fills, drawn per video from [LOW, HIGH] (default "
+                        f"{FRAMING[0]:g},{FRAMING[1]:g}: close enough for I3D's RGB features to carry the actions, "
+                        "docs/benchmark.md; 0.5,0.78 is the far framing of benchmarks made before 2026-12)")
     p.add_argument("--workers", type=int, default=1, help="videos generated in parallel processes (default 1)")
     p.add_argument("--preview", action="store_true", help="also write OUT/preview.png, a contact sheet of frames")
     p.set_defaults(func=run)
@@ -39,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         out = generate(args.out, args.videos, args.seconds, args.mode, args.size, args.seed, args.test_fraction,
-                       max(1, args.workers), progress=sys.stderr.isatty())
+                       max(1, args.workers), progress=sys.stderr.isatty(), framing=args.framing)
         if args.preview:
             write_preview(out, Settings(args.videos, float(args.seconds), args.mode, args.size, args.seed,
-                                        args.test_fraction))
+                                        args.test_fraction, args.framing))
     except InputError as exc:
         print(f"augrgb synth: {exc}", file=sys.stderr)
         return 2

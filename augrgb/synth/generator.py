@@ -28,7 +28,7 @@ from tqdm import tqdm
 from augrgb.core.errors import InputError
 from augrgb.core.paths import check_video_id, path_in
 from augrgb.synth.actions import class_names
-from augrgb.synth.camera import Camera, sample_camera
+from augrgb.synth.camera import FRAMING, Camera, sample_camera
 from augrgb.synth.choreography import compose
 from augrgb.synth.kinect import sensor_skeleton
 from augrgb.synth.render import FrameRenderer, sample_appearance
@@ -51,6 +51,7 @@ class Settings:
     size: int = 224
     seed: int = 0
     test_fraction: float = 0.2
+    framing: tuple[float, float] = FRAMING
 
     def check(self) -> "Settings":
         """Refuse impossible settings with a one-line error naming the option."""
@@ -64,6 +65,9 @@ class Settings:
             raise InputError("--size", f"must be an even number of pixels >= 32 (yuv420p), got {self.size}")
         if not 0.0 <= self.test_fraction < 1.0:
             raise InputError("--test-fraction", f"must be in [0, 1), got {self.test_fraction}")
+        low, high = self.framing
+        if not 0.1 <= low <= high <= 1.0:
+            raise InputError("--framing", f"must be LOW,HIGH with 0.1 <= LOW <= HIGH <= 1, got {low:g},{high:g}")
         return self
 
 
@@ -118,10 +122,11 @@ def video_timeline(seed: int, index: int, seconds: float, mode: str = "dense", f
 
 
 def build_video(seed: int, index: int, seconds: float, mode: str = "dense", size: int = 224, fps: int = FPS,
-                timeline: Timeline | None = None) -> SynthVideo:
+                timeline: Timeline | None = None, framing: tuple[float, float] = FRAMING) -> SynthVideo:
     """Video ``index`` of the benchmark with this ``seed``: a pure function of its arguments.
 
     ``timeline`` replaces the sampled one (to render a chosen sequence of actions); its frame count wins.
+    ``framing`` changes only the focal length: timelines, bodies, rooms, camera poses and skeletons stay the same.
     """
     r_time, r_idle, r_body, r_look, r_cam, r_scene, r_sensor = video_streams(seed, index)
     if timeline is None:
@@ -132,7 +137,7 @@ def build_video(seed: int, index: int, seconds: float, mode: str = "dense", size
                       leg_ratio=r_body.uniform(0.94, 1.06), shoulder_ratio=r_body.uniform(0.9, 1.12))
     body = forward_kinematics(track, shape)
     look = sample_appearance(r_look)
-    camera = sample_camera(r_cam, shape.height, size, margin_for(size))
+    camera = sample_camera(r_cam, shape.height, size, margin_for(size), framing)
     scene = build_scene(r_scene, camera, size, frames, fps)
     skeleton = sensor_skeleton(camera.to_camera(body.joints), r_sensor, fps)
     return SynthVideo(video_id(index), timeline, shape, camera, body, skeleton,
@@ -167,7 +172,8 @@ def _make_one(out: Path, settings: Settings, index: int) -> tuple[int, list | No
     vid = video_id(index)
     mp4, npy = path_in(out / "videos", vid, ".mp4"), path_in(out / "skeletons", vid, ".npy")
     try:
-        video = build_video(settings.seed, index, settings.seconds, settings.mode, settings.size)
+        video = build_video(settings.seed, index, settings.seconds, settings.mode, settings.size,
+                            framing=settings.framing)
         if not (mp4.is_file() and npy.is_file()):
             _save_npy(npy, video.skeleton)
             write_mp4(mp4, video.iter_frames(), FPS, settings.size)
@@ -177,7 +183,7 @@ def _make_one(out: Path, settings: Settings, index: int) -> tuple[int, list | No
 
 
 def _manifest(settings: Settings) -> dict:
-    return {"generator": "augrgb.synth", "settings": asdict(settings)}
+    return {"generator": "augrgb.synth", "settings": {**asdict(settings), "framing": list(settings.framing)}}
 
 
 def _check_manifest(out: Path, settings: Settings) -> None:
@@ -195,14 +201,15 @@ def _check_manifest(out: Path, settings: Settings) -> None:
 
 
 def generate(out_dir: str | Path, videos: int, seconds: float, mode: str = "dense", size: int = 224, seed: int = 0,
-             test_fraction: float = 0.2, workers: int = 1, progress: bool = False) -> Path:
+             test_fraction: float = 0.2, workers: int = 1, progress: bool = False,
+             framing: tuple[float, float] = FRAMING) -> Path:
     """Write a benchmark of ``videos`` clips of ``seconds`` each into ``out_dir`` and return the folder.
 
-    Deterministic in (videos, seconds, mode, size, seed, test_fraction). Rerunning into the same
+    Deterministic in (videos, seconds, mode, size, seed, test_fraction, framing). Rerunning into the same
     folder skips finished videos; videos that fail are reported on stderr and left out of the
     annotations, and the batch goes on (an error is raised at the end if any failed).
     """
-    settings = Settings(videos, float(seconds), mode, size, seed, test_fraction).check()
+    settings = Settings(videos, float(seconds), mode, size, seed, test_fraction, tuple(framing)).check()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(out, "exists and is not a folder")

@@ -45,7 +45,8 @@ def contact_sheet(settings: Settings, columns: int = 4, rows: int = 4, cell: int
     caption = 30
     sheet = np.full((rows * (cell + caption), columns * cell, 3), 255, np.uint8)
     for k, (index, placed) in enumerate(pick_cells(settings, rows * columns)):
-        video = build_video(settings.seed, index, settings.seconds, settings.mode, settings.size)
+        video = build_video(settings.seed, index, settings.seconds, settings.mode, settings.size,
+                            framing=settings.framing)
         t = (placed.start + placed.end) // 2
         img = video.frame(t)
         points = video.renderer.points
