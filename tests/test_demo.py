@@ -130,7 +130,7 @@ def test_rerun_skips_every_stage_and_other_settings_are_refused(tiny_demo):
 def test_every_size_preset_validates_and_grows():
     sizes = load_config(DemoPresets, "demo").sizes
     assert list(sizes) == ["tiny", "small", "medium", "large"]
-    work = [s.videos * s.seconds * s.frame_size ** 2 for s in sizes.values()]
+    work = [s.videos * s.seconds * s.input_size ** 2 for s in sizes.values()]
     assert work == sorted(work)
 
 

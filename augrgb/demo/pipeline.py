@@ -77,11 +77,23 @@ class DemoRun:
         """``best.pt`` of run ``name`` trained with ``seed`` (default: the first training seed)."""
         return str(self.run_dir(name, self.settings.seeds[0] if seed is None else seed) / "best.pt")
 
-    def extract_config(self) -> ExtractConfig:
+    def extract_config(self, precision: str = "fp32") -> ExtractConfig:
         """The snippet grid and crop of every feature: the benchmark's 25 fps, 16-frame snippets, frames resized
-        to the synth frame size (small I3D inputs keep extraction cheap), :data:`WORKERS` videos at a time."""
-        size = self.settings.size.frame_size
-        return ExtractConfig(crop="resize", size=size, short_side=size, workers=WORKERS)
+        to the size's I3D input, :data:`WORKERS` videos at a time."""
+        size = self.settings.size.input_size
+        return ExtractConfig(crop="resize", size=size, short_side=size, precision=precision, workers=WORKERS)
+
+    def rgb_precision(self) -> tuple[str, str]:
+        """(precision, reason) of the RGB features: what ``--precision auto`` picks for this CPU (bf16 runs the
+        224 px I3D twice as fast as fp32 on AVX-512-BF16 and AMX CPUs; the choice is cached, so reruns agree)."""
+        from augrgb.extract.precision import encoder_probe, resolve
+        from augrgb.extract.weights import load_i3d
+
+        cfg = self.extract_config()
+        model = load_i3d("rgb", cache=self.cache)[0]
+        probe = encoder_probe(model, (cfg.batch_size, cfg.snippet, cfg.size, cfg.size, 3))
+        choice = resolve("torch", "auto", probe=probe, cache=self.cache)
+        return choice.precision, choice.reason
 
     # ------------------------------------------------------------------ steps
     def steps(self) -> list[Step]:
@@ -121,18 +133,20 @@ class DemoRun:
         return (f"{len(subsets)} videos of {size.seconds:g} s at {size.frame_size} px "
                 f"({subsets.count('testing')} held out for testing) in {self.bench}")
 
-    def _extract(self, modality: str, **options: Any) -> str:
+    def _extract(self, modality: str, cfg: ExtractConfig, **options: Any) -> str:
         from augrgb.extract.pipeline import extract
 
-        results = extract([self.bench / "videos"], self.features, self.extract_config(), modality=modality,
+        results = extract([self.bench / "videos"], self.features, cfg, modality=modality,
                           cache=self.cache, progress=self.progress, **options)
         return _batch_summary(results, self.features)
 
     def rgb_features(self) -> str:
-        return self._extract("rgb")
+        precision, reason = self.rgb_precision()
+        return (self._extract("rgb", self.extract_config(precision))
+                + f"; I3D at {self.settings.size.input_size} px, {precision} ({reason})")
 
     def flow_features(self) -> str:
-        return self._extract("flow", flow_method=self.settings.flow)
+        return self._extract("flow", self.extract_config(), flow_method=self.settings.flow)
 
     def pose_features(self) -> str:
         from augrgb.extract.pose_encoder_store import train_from_store
@@ -210,7 +224,8 @@ class DemoRun:
         seeds = (f"training seed {settings.seeds[0]}" if len(settings.seeds) == 1
                  else f"mean ± std over training seeds {','.join(map(str, settings.seeds))}")
         heading = (f"# augrgb demo: {settings.mode} benchmark, size {settings.size_name} ({size.videos} videos "
-                   f"of {size.seconds:g} s, {size.frame_size} px, seed {settings.seed}), {flow}, {seeds}")
+                   f"of {size.seconds:g} s, {size.frame_size} px, I3D at {size.input_size} px, seed {settings.seed}), "
+                   f"{flow}, {seeds}")
         json_path, md_path = write_results(self.out, add_gap_closed(result), heading)
         return f"{md_path}, {json_path}"
 

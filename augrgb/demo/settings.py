@@ -24,7 +24,9 @@ class DemoSize(BaseModel):
 
     videos: int = Field(ge=2, description="benchmark videos (about 20% are held out for testing)")
     seconds: float = Field(ge=2, description="length of each video in seconds")
-    frame_size: int = Field(ge=32, description="frame width and height of the videos, and of the I3D input")
+    frame_size: int = Field(ge=32, description="frame width and height of the videos")
+    input_size: int = Field(ge=32, description="frame size I3D reads (frames resized to it): 224 px lets the RGB "
+                                               "features carry the actions (docs/benchmark.md, What moves it)")
     epochs: int = Field(ge=1, description="epochs of every teacher and student run")
     encoder_epochs: int = Field(ge=1, description="epochs of the pose encoder (AGCN)")
     encoder_widths: list[int] = Field(min_length=1, description="channel widths of the AGCN blocks")
