@@ -98,7 +98,7 @@ def opencv_detect_probabilities(case: dict) -> np.ndarray:
     out = case["tmp"] / "det"
     if not (out / "probabilities" / "clip.h5").is_file():
         assert main(["detect", str(case["video"]), "--model", str(case["model"]), "--out", str(out), "--weights",
-                     str(case["weights"]), "--backend", "opencv", "--precision", "fp32", "--quiet"]) == 0
+                     str(case["weights"]), "--backend", "opencv", "--runtime", "torch", "--precision", "fp32", "--quiet"]) == 0
     with h5py.File(out / "probabilities" / "clip.h5") as h5:
         return h5["snippets"][()]
 

@@ -115,15 +115,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nms-iou", type=float, help="multi-threshold: class-wise NMS tIoU (default 0.5)")
     p.add_argument("--txt-label-base", type=int, help="label of the first class in the txt files (PKU-MMD 1, TSU 0; default 0)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
-                   help="I3D precision (default auto: bf16 on CPUs with AMX and on bf16 GPUs, the faster of the two measured "
-                        "once on CPUs with bf16 but no AMX, else fp32; the choice and why "
-                        "are recorded in DIR/videos/<video>.json); bf16 runs with --runtime torch or openvino, int8 with "
+                   help="I3D precision (default auto: int8 with --calibrate; with openvino bf16 where OpenVINO reports bf16 "
+                        "for the CPU; with torch bf16 on CPUs with AMX and on bf16 GPUs, the faster of the two measured "
+                        "once on CPUs with bf16 but no AMX; else fp32; the choice and why are printed and recorded in "
+                        "DIR/videos/<video>.json); bf16 runs with --runtime torch or openvino, int8 with "
                         "--runtime onnxruntime or openvino and --calibrate DIR")
-    p.add_argument("--runtime", choices=["torch", "onnxruntime", "openvino"],
-                   help="I3D runtime (default torch); onnxruntime and openvino (CPU) run the exported I3D graph, cached in "
-                        "the weights cache")
+    p.add_argument("--runtime", choices=["auto", "torch", "onnxruntime", "openvino"],
+                   help="I3D runtime (default auto: openvino on the CPU where the openvino package is installed, else "
+                        "torch); onnxruntime and openvino (CPU) run the exported I3D graph, cached in the weights cache")
     p.add_argument("--calibrate", metavar="DIR", help="int8: a folder with a few of your own videos; the int8 ranges are "
-                                                      "calibrated on up to 8 of them, their first 64 frames (cached)")
+                                                      "calibrated on up to 8 of them, their first 64 frames (cached); "
+                                                      "with --precision auto it picks int8")
     p.add_argument("--batch-size", type=int, help="snippets per I3D forward pass (default 8)")
     p.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")

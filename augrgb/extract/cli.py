@@ -279,8 +279,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="inference precision (default fp32; auto: bf16 on CPUs with AMX, measured once on CPUs with bf16 but "
                           "no AMX, else fp32; bf16: --runtime torch or openvino; int8: --runtime onnxruntime or openvino "
                           "with --calibrate DIR)")
-    cls.add_argument("--runtime", choices=["torch", "onnxruntime", "openvino"], default="torch",
-                     help="I3D runtime (default torch)")
+    cls.add_argument("--runtime", choices=["auto", "torch", "onnxruntime", "openvino"], default="torch",
+                     help="I3D runtime (default torch; auto: openvino on the CPU where it is installed, else torch)")
     cls.add_argument("--calibrate", metavar="DIR", help="int8: folder of your own videos to calibrate on")
     cls.add_argument("--device", default="cpu", help="torch device (default cpu)")
     cls.add_argument("--weights", help="I3D RGB weights file; default: the cached ones")
