@@ -22,6 +22,7 @@ from augrgb.extract import precision
 from augrgb.extract.precision import auto_precision, cpu_flags, resolve
 from augrgb.extract.runtime import compile_config, make_encoder
 from augrgb.core.errors import InputError
+from augrgb.extract.store import FeatureStore
 from augrgb.extract.weights import read_weights_file, state_sha256
 from tests.detect_helpers import FEATURES, random_stream, write_checkpoint
 from tests.test_deploy_onnx import TINY_GRID, tiny_i3d_weights
@@ -194,6 +195,66 @@ def test_openvino_detect_equals_torch_and_records_the_choice(tiny):
     np.testing.assert_allclose(probs, torch_probs, atol=1e-2, rtol=0)
     assert record["precision"] == "int8"
     assert len(list((tiny["tmp"] / "cache" / "onnx").glob("*-int8qdq-*.onnx"))) == 1  # the QDQ graph OpenVINO reads
+
+
+def _extract(tiny: dict, name: str, *options: str, video=None) -> tuple[np.ndarray, dict]:
+    """`augrgb extract rgb` of the tiny clip (or ``video``) with the tiny I3D on its grid: (features, attributes)."""
+    video = video or tiny["video"]
+    store = tiny["tmp"] / name
+    config = tiny["tmp"] / "tiny_grid.yaml"
+    config.write_text("".join(f"{k}: {v}\n" for k, v in TINY_GRID.items()))
+    assert main(["extract", "rgb", str(video), "--out", str(store), "--weights", str(tiny["weights"]), "--cache-dir",
+                 str(tiny["tmp"] / "cache"), "--config", str(config), "--quiet", *options]) == 0
+    return FeatureStore(store).read(video.stem, "rgb")
+
+
+def test_extract_rgb_runtimes_record_the_choice_and_match_torch(tiny, monkeypatch, capsys):
+    """`extract rgb` keeps torch fp32 by default; --runtime openvino fp32 gives its features within 1e-4, --runtime auto
+    and --precision auto record the rule, int8 runs calibrated; each in the store's attributes and one output line."""
+    expected, attrs = _extract(tiny, "x_default")
+    assert {k: attrs[k] for k in ("runtime", "runtime_reason", "precision", "precision_reason")} == {
+        "runtime": "torch", "runtime_reason": "given", "precision": "fp32", "precision_reason": "given"}
+    assert "I3D on torch (given), fp32 (given)" in capsys.readouterr().out.splitlines()
+
+    features, attrs = _extract(tiny, "x_ov", "--runtime", "openvino", "--precision", "fp32")
+    np.testing.assert_allclose(features, expected, atol=1e-4 * np.abs(expected).max(), rtol=0)
+    assert (attrs["runtime"], attrs["precision"], attrs["runtime_reason"]) == ("openvino", "fp32", "given")
+
+    monkeypatch.setattr(precision, "openvino_capabilities", lambda: ["FP32", "INT8"])
+    features, attrs = _extract(tiny, "x_auto", "--runtime", "auto", "--precision", "auto")
+    np.testing.assert_allclose(features, expected, atol=1e-4 * np.abs(expected).max(), rtol=0)
+    assert (attrs["runtime"], attrs["runtime_reason"], attrs["precision"], attrs["precision_reason"]) == (
+        "openvino", "auto: the openvino package is installed and the device is the CPU", "fp32",
+        "openvino reports no bf16 support on this CPU")
+
+    features, attrs = _extract(tiny, "x_int8", "--runtime", "openvino", "--calibrate", str(tiny["video"].parent),
+                               "--precision", "auto")
+    assert (attrs["runtime"], attrs["precision"], attrs["precision_reason"]) == (
+        "openvino", "int8", "calibration videos given (--calibrate)")
+    assert features.shape == expected.shape
+
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    assert main(["extract", "rgb", str(tiny["video"]), "--out", str(tiny["tmp"] / "x_bad"), "--runtime", "auto",
+                 "--precision", "int8", "--calibrate", str(tiny["video"].parent), "--quiet"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "--runtime auto picked torch: the openvino package is not installed" in error
+
+
+@pytest.mark.slow
+def test_extract_rgb_openvino_fp32_matches_torch_on_the_kinetics_clip(tmp_path, i3d_rgb_weights):
+    """Real weights, every snippet of the bundled Kinetics clip through `augrgb extract rgb`: OpenVINO fp32 features keep
+    cosine >= 0.999 to torch fp32's, and the store records each runtime."""
+    clip = SHARED_VIDEOS / "kinetics_arm_wrestling.mp4"
+    stores = {}
+    for runtime in ("torch", "openvino"):
+        assert main(["extract", "rgb", str(clip), "--out", str(tmp_path / runtime), "--runtime", runtime, "--precision",
+                     "fp32", "--weights", str(i3d_rgb_weights), "--cache-dir", str(tmp_path / "cache"), "--quiet"]) == 0
+        stores[runtime] = FeatureStore(tmp_path / runtime).read(clip.stem, "rgb")
+    (expected, torch_attrs), (got, ov_attrs) = stores["torch"], stores["openvino"]
+    assert got.shape == expected.shape == (16, 1024)  # 250 frames at 25 fps: 15 snippets and a padded one
+    cosine = (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
+    assert cosine.min() >= 0.999, cosine
+    assert (torch_attrs["runtime"], ov_attrs["runtime"], ov_attrs["precision"]) == ("torch", "openvino", "fp32")
 
 
 @pytest.mark.slow
