@@ -19,7 +19,7 @@ TINY: dict[str, tuple[list[str], str | None]] = {
     "decode.py": (["--minutes", "0.05", "--size", "64x48"], None),
     "detect.py": (["--seconds", "1", "--size", "64", "--tvl1-pairs", "1", "--flow-snippets", "1",
                    "--rss-minutes", "0.02", "--gemm-size", "128",
-                   "--paths", "torch/fp32,onnxruntime/int8,openvino/int8"], None),
+                   "--paths", "torch/fp32,auto/auto,onnxruntime/int8,openvino/int8"], None),
     "distill.py": (["--batch", "2", "--min-len", "4", "--max-len", "8", "--dim", "16", "--classes", "5",
                     "--repeats", "1", "--videos", "4", "--in-dim", "32", "--naive-batches", "1", "--threads", "1"], None),
     "extract_flow.py": (["--tvl1-pairs", "1", "--fast-pairs", "2", "--workers", "2"], None),

@@ -1,4 +1,4 @@
-"""End-to-end ONNX and OpenVINO IR export (I3D RGB encoder + temporal filter + head) against the PyTorch pipeline.
+"""End-to-end ONNX, OpenVINO IR and TorchScript export (I3D RGB encoder + temporal filter + head) against the PyTorch pipeline.
 
 Tolerances: ONNX Runtime, OpenVINO fp32 and PyTorch differ only in float32 rounding order; features agree
 within 1e-4 of their largest magnitude, probabilities within 1e-4 absolute (measured: about 1e-6, OpenVINO
@@ -98,7 +98,7 @@ def opencv_detect_probabilities(case: dict) -> np.ndarray:
     out = case["tmp"] / "det"
     if not (out / "probabilities" / "clip.h5").is_file():
         assert main(["detect", str(case["video"]), "--model", str(case["model"]), "--out", str(out), "--weights",
-                     str(case["weights"]), "--backend", "opencv", "--precision", "fp32", "--quiet"]) == 0
+                     str(case["weights"]), "--backend", "opencv", "--runtime", "torch", "--precision", "fp32", "--quiet"]) == 0
     with h5py.File(out / "probabilities" / "clip.h5") as h5:
         return h5["snippets"][()]
 
@@ -170,11 +170,65 @@ def test_deploy_program_runs_the_openvino_export_with_openvino_only(tiny_case, o
     assert result.returncode == 1 and "encoder.bin: not the file augrgb.json describes" in result.stderr
 
 
+def clip_snippets(case: dict) -> np.ndarray:
+    """The clip's preprocessed snippets ``(T, 3, 8, 32, 32)`` in [-1, 1], decoded as `detect --backend opencv` does."""
+    from augrgb.core.grid import iter_snippets
+    from augrgb.extract import decode
+    from augrgb.extract.runtime import to_model_input
+    from augrgb.extract.transforms import Preprocess
+
+    prep = Preprocess(crop="center", size=TINY_GRID["size"], short_side=TINY_GRID["short_side"])
+    frames = (prep(f) for f in decode.iter_frames(case["video"], fps=25.0, backend="opencv"))
+    return to_model_input(np.stack([s.frames for s in iter_snippets(frames, TINY_GRID["snippet"], TINY_GRID["stride"])]))
+
+
+def test_torchscript_end_to_end_export_equals_detect_and_carries_the_metadata(tiny_case, tmp_path):
+    """One TorchScript file: ``forward`` on the clip's snippets gives `augrgb detect`'s probabilities, ``encode`` in
+    batches + ``temporal`` the same; the metadata round-trips; ``torch.jit.load`` runs it where augrgb cannot be imported."""
+    from augrgb.detect.model import load_detector
+    from augrgb.detect.onnx_export import end_to_end_metadata
+
+    path = tmp_path / "detector.ts"
+    assert main(["detect", "export", "--model", str(tiny_case["model"]), "--format", "torchscript", "--end-to-end",
+                 "--out", str(path), "--weights", str(tiny_case["weights"])]) == 0
+    extra = {"augrgb.json": ""}
+    module = torch.jit.load(str(path), _extra_files=extra)
+    meta = json.loads(extra["augrgb.json"])
+    sha = state_sha256(read_weights_file(tiny_case["weights"]))
+    assert meta == json.loads(json.dumps(end_to_end_metadata(load_detector(tiny_case["model"]), sha, "torchscript")))
+    assert (meta["format"], meta["classes"], meta["thresholds"], meta["weights_sha256"]) == (
+        "augrgb.torchscript-end-to-end/1", tiny_case["classes"], [0.4, 0.5, 0.6], sha)
+    assert meta["grid"] == {"fps": 25.0, "snippet": 8, "stride": 8}
+    assert (meta["preprocessing"]["size"], meta["preprocessing"]["short_side"]) == (32, 40)
+    assert sorted(meta["methods"]) == ["encode", "forward", "temporal"]
+
+    expected = opencv_detect_probabilities(tiny_case)
+    x = torch.from_numpy(clip_snippets(tiny_case))
+    with torch.no_grad():
+        whole = module(x)[0].T.numpy()
+        features = torch.cat([module.encode(x[i:i + 2]) for i in range(0, len(x), 2)])  # batches of 2, as streaming
+        streamed = module.temporal(features.T[None].contiguous(), torch.ones(1, 1, len(x)))[0].T.numpy()
+    assert whole.shape == expected.shape == (5, 3)
+    np.testing.assert_allclose(whole, expected, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(streamed, expected, atol=1e-4, rtol=0)
+
+    np.save(tmp_path / "snippets.npy", x.numpy())
+    code = ("import json, sys; sys.modules['augrgb'] = None; import numpy as np, torch; extra = {'augrgb.json': ''}; "
+            "m = torch.jit.load(sys.argv[1], _extra_files=extra); "
+            "np.save(sys.argv[3], m(torch.from_numpy(np.load(sys.argv[2]))).detach().numpy()); "
+            "print(json.loads(extra['augrgb.json'])['classes'])")
+    result = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "snippets.npy"), str(tmp_path / "p.npy")],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == str(tiny_case["classes"])
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy")[0].T, expected, atol=1e-4, rtol=0)
+
+
 def test_end_to_end_export_refusals(tiny_case, tmp_path, capsys):
     model, weights = str(tiny_case["model"]), str(tiny_case["weights"])
     assert main(["detect", "export", "--model", model, "--format", "torchscript", "--end-to-end", "--out",
-                 str(tmp_path / "x"), "--weights", weights]) == 1
-    assert "--format onnx or openvino" in capsys.readouterr().err
+                 str(tmp_path), "--weights", weights]) == 1
+    assert "is a folder; the TorchScript end-to-end export is one file" in capsys.readouterr().err
     assert main(["detect", "export", "--model", model, "--format", "openvino", "--out", str(tmp_path / "v")]) == 1
     assert "add --end-to-end" in capsys.readouterr().err
     assert main(["detect", "export", "--model", model, "--format", "onnx", "--out", str(tmp_path / "y"),

@@ -133,7 +133,7 @@ def doc_snippet(marker: str) -> str:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.parametrize("fmt, marker, file", [("torchscript", "torch.jit.load", "student.ts"),
+@pytest.mark.parametrize("fmt, marker, file", [("torchscript", "torch.jit.load(\"student.ts\"", "student.ts"),
                                                pytest.param("onnx", "onnxruntime", "student.onnx", marks=pytest.mark.skipif(
                                                    not HAS_ONNX, reason="onnx/onnxruntime not installed"))])
 def test_documented_snippets_run_without_augrgb(tmp_path, fmt, marker, file):

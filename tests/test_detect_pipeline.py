@@ -255,7 +255,7 @@ def test_end_to_end_on_a_generated_video_with_real_i3d(tmp_path, i3d_rgb_weights
     out = tmp_path / "out"
     assert main(["detect", str(video), str(tmp_path / "missing.mp4"), str(broken), str(twin), "--model", str(model),
                  "--out", str(out), "--weights", str(i3d_rgb_weights), "--plot", "--annotations",
-                 str(bench / "annotations.json"), "--precision", "bf16", "--quiet"]) == 0
+                 str(bench / "annotations.json"), "--runtime", "torch", "--precision", "bf16", "--quiet"]) == 0
     captured = capsys.readouterr()
     failures = [line for line in captured.out.splitlines() if line.startswith(str(tmp_path))]
     assert len(failures) == 3 and all(line.count("\n") == 0 for line in failures)

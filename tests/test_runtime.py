@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import h5py
 import numpy as np
@@ -21,6 +22,7 @@ from augrgb.extract import precision
 from augrgb.extract.precision import auto_precision, cpu_flags, resolve
 from augrgb.extract.runtime import compile_config, make_encoder
 from augrgb.core.errors import InputError
+from augrgb.extract.store import FeatureStore
 from augrgb.extract.weights import read_weights_file, state_sha256
 from tests.detect_helpers import FEATURES, random_stream, write_checkpoint
 from tests.test_deploy_onnx import TINY_GRID, tiny_i3d_weights
@@ -50,9 +52,13 @@ def test_refused_combinations():
     assert resolve("onnxruntime", "int8", calibrate="x").as_record()["precision"] == "int8"
 
 
-def test_openvino_choice_and_refusals():
-    assert resolve("openvino").as_record() == {"runtime": "openvino", "precision": "fp32",
-                                               "precision_reason": auto_precision("openvino")[1]}
+def test_openvino_choice_and_refusals(monkeypatch):
+    monkeypatch.setattr(precision, "openvino_capabilities", lambda: ["FP32", "INT8"])
+    assert resolve("openvino").as_record() == {"runtime": "openvino", "runtime_reason": "given", "precision": "fp32",
+                                               "precision_reason": "openvino reports no bf16 support on this CPU"}
+    monkeypatch.setattr(precision, "openvino_capabilities", lambda: ["FP32", "BF16", "INT8"])
+    assert resolve("openvino").precision == "bf16"
+    assert resolve("openvino", calibrate="x").precision == "int8"  # auto with calibration videos
     assert [resolve("openvino", p).precision for p in ("fp32", "bf16")] == ["fp32", "bf16"]
     assert resolve("openvino", "int8", calibrate="x").precision == "int8"
     with pytest.raises(InputError, match="needs --calibrate"):
@@ -63,6 +69,35 @@ def test_openvino_choice_and_refusals():
         compile_config("bf16", 2, ["FP32", "INT8"])
     with pytest.raises(InputError, match="runs on the CPU here, not cuda"):
         make_encoder(None, "0" * 64, "openvino", "fp32", device="cuda")
+
+
+def test_auto_runtime_is_openvino_when_it_imports_else_torch(monkeypatch):
+    """--runtime auto: openvino on the CPU where the package imports, torch where it does not or on a GPU; the record
+    names the rule (no timings)."""
+    monkeypatch.setattr(precision, "openvino_capabilities", lambda: ["FP32", "BF16", "INT8"])
+    assert resolve("auto", "auto").as_record() == {
+        "runtime": "openvino", "runtime_reason": "auto: the openvino package is installed and the device is the CPU",
+        "precision": "bf16", "precision_reason": "openvino reports bf16 support on this CPU (OpenVINO's own default there)"}
+    assert resolve("auto", "auto", calibrate="x").precision == "int8"
+    assert resolve("auto", "fp32").as_record()["runtime"] == "openvino"
+    assert resolve("auto", "fp32", device="cuda").as_record() == {
+        "runtime": "torch", "runtime_reason": "auto: device cuda runs torch (openvino runs on the CPU only here)",
+        "precision": "fp32", "precision_reason": "given"}
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` fails, as where the extra is not installed
+    choice = resolve("auto", "auto", flags={"avx512f", "avx2"})
+    assert choice.as_record() == {
+        "runtime": "torch", "runtime_reason": "auto: the openvino package is not installed (pip install 'augrgb[openvino]')",
+        "precision": "fp32", "precision_reason": "CPU without bf16 instructions: bf16 would be emulated"}
+    assert choice.describe() == ("I3D on torch (auto: the openvino package is not installed (pip install "
+                                 "'augrgb[openvino]')), fp32 (CPU without bf16 instructions: bf16 would be emulated)")
+    with pytest.raises(InputError, match=r"int8 runs with --runtime onnxruntime or openvino, not torch .*"
+                                         r"--runtime auto picked torch: the openvino package is not installed"):
+        resolve("auto", "int8", calibrate="x")
+    with pytest.raises(InputError, match="calibrates int8, which --runtime torch does not run"):
+        resolve("auto", "auto", calibrate="x")
+    with pytest.raises(InputError, match="unknown runtime 'tensorrt'"):
+        resolve("tensorrt")
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +123,35 @@ def _detect(tiny: dict, name: str, *options: str) -> tuple[np.ndarray, dict]:
 
 
 def test_onnxruntime_detect_equals_torch_and_records_the_choice(tiny):
-    torch_probs, torch_record = _detect(tiny, "torch", "--precision", "fp32")
+    torch_probs, torch_record = _detect(tiny, "torch", "--runtime", "torch", "--precision", "fp32")
     ort_probs, ort_record = _detect(tiny, "ort", "--runtime", "onnxruntime")  # auto: fp32, not measured
     np.testing.assert_allclose(ort_probs, torch_probs, atol=1e-4, rtol=0)
     assert (torch_record["runtime"], ort_record["runtime"]) == ("torch", "onnxruntime")
     assert (torch_record["precision"], torch_record["precision_reason"]) == ("fp32", "given")
     assert ort_record["precision"] == "fp32" and ort_record["precision_reason"].startswith("onnxruntime:")
     assert any(p.name.endswith("-fp32.onnx") for p in (tiny["tmp"] / "cache" / "onnx").iterdir())
+
+
+def test_detect_default_runtime_is_auto_and_recorded(tiny, monkeypatch, capsys):
+    """`detect` without --runtime: openvino where it imports, torch where it does not; the output line and the record
+    say which and by which rule, and the outputs match torch fp32's."""
+    torch_probs, _ = _detect(tiny, "torch_auto_base", "--runtime", "torch", "--precision", "fp32")
+    monkeypatch.setattr(precision, "openvino_capabilities", lambda: ["FP32", "INT8"])  # fp32 on any CPU: comparable
+    capsys.readouterr()
+    probs, record = _detect(tiny, "auto_ov")
+    np.testing.assert_allclose(probs, torch_probs, atol=1e-4, rtol=0)
+    expected = {"runtime": "openvino", "runtime_reason": "auto: the openvino package is installed and the device is the CPU",
+                "precision": "fp32", "precision_reason": "openvino reports no bf16 support on this CPU"}
+    assert {k: record[k] for k in expected} == expected
+    assert ("I3D on openvino (auto: the openvino package is installed and the device is the CPU), fp32 (openvino "
+            "reports no bf16 support on this CPU)") in capsys.readouterr().out.splitlines()
+
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    monkeypatch.setattr(precision, "cpu_flags", lambda *_: {"avx512f"})  # torch auto decided by flags, not timed
+    probs, record = _detect(tiny, "auto_torch")
+    np.testing.assert_array_equal(probs, torch_probs)
+    assert (record["runtime"], record["runtime_reason"], record["precision"]) == (
+        "torch", "auto: the openvino package is not installed (pip install 'augrgb[openvino]')", "fp32")
 
 
 def test_auto_detect_measures_once_and_records_the_timings(tiny, monkeypatch):
@@ -108,8 +165,8 @@ def test_auto_detect_measures_once_and_records_the_timings(tiny, monkeypatch):
     monkeypatch.setattr(precision, "cpu_flags", lambda *_: {"avx512f", "avx512_bf16"})
     monkeypatch.setattr(precision, "time_precisions", fake_timer)
     cache = tiny["tmp"] / "cache-auto"
-    _, first = _detect(tiny, "auto1", "--cache-dir", str(cache))
-    _, second = _detect(tiny, "auto2", "--cache-dir", str(cache))
+    _, first = _detect(tiny, "auto1", "--runtime", "torch", "--cache-dir", str(cache))
+    _, second = _detect(tiny, "auto2", "--runtime", "torch", "--cache-dir", str(cache))
     assert len(timed) == 1 and (cache / precision.CACHE_FILE).is_file()
     batch = f"batch of 8 snippets of {TINY_GRID['snippet']} frames at {TINY_GRID['size']} px"
     reason = f"measured here: bf16 at least 10% faster than fp32 per {batch}"
@@ -123,12 +180,12 @@ def test_int8_detect_runs_calibrated_and_is_recorded(tiny, capsys):
     assert (record["runtime"], record["precision"]) == ("onnxruntime", "int8") and probs.shape == (5, 3)
     assert len(list((tiny["tmp"] / "cache" / "onnx").glob("*-int8-*.onnx"))) == 1
     assert main(["detect", str(tiny["video"]), "--model", str(tiny["model"]), "--out", str(tiny["tmp"] / "bad"),
-                 "--precision", "int8", "--quiet"]) == 1
-    assert "runs with --runtime onnxruntime" in capsys.readouterr().err
+                 "--runtime", "torch", "--precision", "int8", "--quiet"]) == 1
+    assert "int8 runs with --runtime onnxruntime or openvino, not torch" in capsys.readouterr().err
 
 
 def test_openvino_detect_equals_torch_and_records_the_choice(tiny):
-    torch_probs, _ = _detect(tiny, "torch_ov", "--precision", "fp32")
+    torch_probs, _ = _detect(tiny, "torch_ov", "--runtime", "torch", "--precision", "fp32")
     for chosen, atol in (("fp32", 1e-4), ("bf16", 1e-2)):
         probs, record = _detect(tiny, f"ov_{chosen}", "--runtime", "openvino", "--precision", chosen)
         np.testing.assert_allclose(probs, torch_probs, atol=atol, rtol=0)
@@ -138,6 +195,66 @@ def test_openvino_detect_equals_torch_and_records_the_choice(tiny):
     np.testing.assert_allclose(probs, torch_probs, atol=1e-2, rtol=0)
     assert record["precision"] == "int8"
     assert len(list((tiny["tmp"] / "cache" / "onnx").glob("*-int8qdq-*.onnx"))) == 1  # the QDQ graph OpenVINO reads
+
+
+def _extract(tiny: dict, name: str, *options: str, video=None) -> tuple[np.ndarray, dict]:
+    """`augrgb extract rgb` of the tiny clip (or ``video``) with the tiny I3D on its grid: (features, attributes)."""
+    video = video or tiny["video"]
+    store = tiny["tmp"] / name
+    config = tiny["tmp"] / "tiny_grid.yaml"
+    config.write_text("".join(f"{k}: {v}\n" for k, v in TINY_GRID.items()))
+    assert main(["extract", "rgb", str(video), "--out", str(store), "--weights", str(tiny["weights"]), "--cache-dir",
+                 str(tiny["tmp"] / "cache"), "--config", str(config), "--quiet", *options]) == 0
+    return FeatureStore(store).read(video.stem, "rgb")
+
+
+def test_extract_rgb_runtimes_record_the_choice_and_match_torch(tiny, monkeypatch, capsys):
+    """`extract rgb` keeps torch fp32 by default; --runtime openvino fp32 gives its features within 1e-4, --runtime auto
+    and --precision auto record the rule, int8 runs calibrated; each in the store's attributes and one output line."""
+    expected, attrs = _extract(tiny, "x_default")
+    assert {k: attrs[k] for k in ("runtime", "runtime_reason", "precision", "precision_reason")} == {
+        "runtime": "torch", "runtime_reason": "given", "precision": "fp32", "precision_reason": "given"}
+    assert "I3D on torch (given), fp32 (given)" in capsys.readouterr().out.splitlines()
+
+    features, attrs = _extract(tiny, "x_ov", "--runtime", "openvino", "--precision", "fp32")
+    np.testing.assert_allclose(features, expected, atol=1e-4 * np.abs(expected).max(), rtol=0)
+    assert (attrs["runtime"], attrs["precision"], attrs["runtime_reason"]) == ("openvino", "fp32", "given")
+
+    monkeypatch.setattr(precision, "openvino_capabilities", lambda: ["FP32", "INT8"])
+    features, attrs = _extract(tiny, "x_auto", "--runtime", "auto", "--precision", "auto")
+    np.testing.assert_allclose(features, expected, atol=1e-4 * np.abs(expected).max(), rtol=0)
+    assert (attrs["runtime"], attrs["runtime_reason"], attrs["precision"], attrs["precision_reason"]) == (
+        "openvino", "auto: the openvino package is installed and the device is the CPU", "fp32",
+        "openvino reports no bf16 support on this CPU")
+
+    features, attrs = _extract(tiny, "x_int8", "--runtime", "openvino", "--calibrate", str(tiny["video"].parent),
+                               "--precision", "auto")
+    assert (attrs["runtime"], attrs["precision"], attrs["precision_reason"]) == (
+        "openvino", "int8", "calibration videos given (--calibrate)")
+    assert features.shape == expected.shape
+
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    assert main(["extract", "rgb", str(tiny["video"]), "--out", str(tiny["tmp"] / "x_bad"), "--runtime", "auto",
+                 "--precision", "int8", "--calibrate", str(tiny["video"].parent), "--quiet"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "--runtime auto picked torch: the openvino package is not installed" in error
+
+
+@pytest.mark.slow
+def test_extract_rgb_openvino_fp32_matches_torch_on_the_kinetics_clip(tmp_path, i3d_rgb_weights):
+    """Real weights, every snippet of the bundled Kinetics clip through `augrgb extract rgb`: OpenVINO fp32 features keep
+    cosine >= 0.999 to torch fp32's, and the store records each runtime."""
+    clip = SHARED_VIDEOS / "kinetics_arm_wrestling.mp4"
+    stores = {}
+    for runtime in ("torch", "openvino"):
+        assert main(["extract", "rgb", str(clip), "--out", str(tmp_path / runtime), "--runtime", runtime, "--precision",
+                     "fp32", "--weights", str(i3d_rgb_weights), "--cache-dir", str(tmp_path / "cache"), "--quiet"]) == 0
+        stores[runtime] = FeatureStore(tmp_path / runtime).read(clip.stem, "rgb")
+    (expected, torch_attrs), (got, ov_attrs) = stores["torch"], stores["openvino"]
+    assert got.shape == expected.shape == (16, 1024)  # 250 frames at 25 fps: 15 snippets and a padded one
+    cosine = (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
+    assert cosine.min() >= 0.999, cosine
+    assert (torch_attrs["runtime"], ov_attrs["runtime"], ov_attrs["precision"]) == ("torch", "openvino", "fp32")
 
 
 @pytest.mark.slow

@@ -50,11 +50,13 @@ def _run_export(args: argparse.Namespace) -> int:
     if args.format is None:
         raise InputError("--format", "required by `augrgb detect export` (torchscript, onnx, or openvino with --end-to-end)")
     if args.end_to_end:
-        from augrgb.detect.onnx_export import export_end_to_end
+        from augrgb.detect.onnx_export import export_end_to_end, export_torchscript_end_to_end
 
-        if args.format not in ("onnx", "openvino"):
-            raise InputError("--end-to-end", f"is exported as ONNX or OpenVINO IR only (--format onnx or openvino), "
-                                             f"not {args.format}")
+        if args.format == "torchscript":
+            path = export_torchscript_end_to_end(load_detector(args.model), args.out, weights=args.weights,
+                                                 cache=args.cache_dir)
+            print(f"torchscript end to end (one file: forward, encode, temporal; augrgb.json inside) -> {path}")
+            return 0
         path = export_end_to_end(load_detector(args.model), args.out, weights=args.weights, cache=args.cache_dir,
                                  fmt=args.format)
         files = "encoder.onnx, temporal.onnx" if args.format == "onnx" else "encoder.xml/.bin, temporal.xml/.bin"
@@ -86,7 +88,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "detect", help="stage 3: raw videos -> action intervals, reading RGB only (also: detect export)",
         usage="augrgb detect VIDEO... --model STUDENT.pt --out DIR [options]\n"
               "       augrgb detect export --model STUDENT.pt --format {torchscript,onnx} --out FILE\n"
-              "       augrgb detect export --model STUDENT.pt --format {onnx,openvino} --end-to-end --out DIR [--weights W]",
+              "       augrgb detect export --model STUDENT.pt --format {onnx,openvino} --end-to-end --out DIR [--weights W]\n"
+              "       augrgb detect export --model STUDENT.pt --format torchscript --end-to-end --out FILE [--weights W]",
         description="Decode each video with the feature settings stored in the student checkpoint, encode it with the "
                     "I3D RGB network, run the student and turn its probabilities into action intervals. Writes "
                     "DIR/detections.json (ActivityNet), DIR/detections.csv, DIR/txt/<video>.txt (PKU-MMD/TSU), "
@@ -115,15 +118,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nms-iou", type=float, help="multi-threshold: class-wise NMS tIoU (default 0.5)")
     p.add_argument("--txt-label-base", type=int, help="label of the first class in the txt files (PKU-MMD 1, TSU 0; default 0)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
-                   help="I3D precision (default auto: bf16 on CPUs with AMX and on bf16 GPUs, the faster of the two measured "
-                        "once on CPUs with bf16 but no AMX, else fp32; the choice and why "
-                        "are recorded in DIR/videos/<video>.json); bf16 runs with --runtime torch or openvino, int8 with "
+                   help="I3D precision (default auto: int8 with --calibrate; with openvino bf16 where OpenVINO reports bf16 "
+                        "for the CPU; with torch bf16 on CPUs with AMX and on bf16 GPUs, the faster of the two measured "
+                        "once on CPUs with bf16 but no AMX; else fp32; the choice and why are printed and recorded in "
+                        "DIR/videos/<video>.json); bf16 runs with --runtime torch or openvino, int8 with "
                         "--runtime onnxruntime or openvino and --calibrate DIR")
-    p.add_argument("--runtime", choices=["torch", "onnxruntime", "openvino"],
-                   help="I3D runtime (default torch); onnxruntime and openvino (CPU) run the exported I3D graph, cached in "
-                        "the weights cache")
+    p.add_argument("--runtime", choices=["auto", "torch", "onnxruntime", "openvino"],
+                   help="I3D runtime (default auto: openvino on the CPU where the openvino package is installed, else "
+                        "torch); onnxruntime and openvino (CPU) run the exported I3D graph, cached in the weights cache")
     p.add_argument("--calibrate", metavar="DIR", help="int8: a folder with a few of your own videos; the int8 ranges are "
-                                                      "calibrated on up to 8 of them, their first 64 frames (cached)")
+                                                      "calibrated on up to 8 of them, their first 64 frames (cached); "
+                                                      "with --precision auto it picks int8")
     p.add_argument("--batch-size", type=int, help="snippets per I3D forward pass (default 8)")
     p.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
@@ -132,10 +137,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", default=None, help="recompute videos that are already done")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
     p.add_argument("--format", choices=["torchscript", "onnx", "openvino"],
-                   help="export only: torchscript, onnx (needs augrgb[export]) or, with --end-to-end, openvino (OpenVINO "
-                        "IR; needs augrgb[export,openvino])")
-    p.add_argument("--end-to-end", action="store_true", help="export only, with --format onnx or openvino: a folder with "
-                                                              "the I3D RGB snippet encoder, the temporal filter + head and "
-                                                              "their metadata (preprocessed snippets -> probabilities; see "
-                                                              "docs/detect.md and docs/deploy_onnx.py)")
+                   help="export only: torchscript, onnx (needs augrgb[export]) or openvino (OpenVINO IR, with --end-to-end "
+                        "only; needs augrgb[export,openvino])")
+    p.add_argument("--end-to-end", action="store_true", help="export only: the I3D RGB snippet encoder, the temporal filter "
+                                                              "+ head and their metadata (preprocessed snippets -> "
+                                                              "probabilities); onnx, openvino: a folder of two graphs (see "
+                                                              "docs/detect.md and docs/deploy_onnx.py); torchscript: one file")
     p.set_defaults(func=_run)

@@ -13,6 +13,11 @@ The export is a folder of two graphs and one metadata file (see docs/detect.md, 
 ``--format openvino`` converts the two ONNX graphs to OpenVINO IR (``encoder.xml``/``.bin``,
 ``temporal.xml``/``.bin``, fp32 weights), the metadata in each model's ``rt_info`` under the same
 keys, and ``augrgb.json`` also gives each ``.bin``'s SHA-256.
+
+``--format torchscript`` writes one file instead (:func:`export_torchscript_end_to_end`): a traced
+module whose ``forward`` maps a video's preprocessed snippets to probabilities, with ``encode`` and
+``temporal`` as the two halves for streaming long videos, and the same metadata as the extra file
+``augrgb.json``; ``torch.jit.load`` alone reads it.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from augrgb.detect.settings import DetectConfig
 from augrgb.extract.i3d import InceptionI3d
 from augrgb.extract.runtime import OPSET, EncoderGraph
 
-FORMATS = {"onnx": "augrgb.onnx-end-to-end/1", "openvino": "augrgb.openvino-end-to-end/1"}
+FORMATS = {"onnx": "augrgb.onnx-end-to-end/1", "openvino": "augrgb.openvino-end-to-end/1",
+           "torchscript": "augrgb.torchscript-end-to-end/1"}
 SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
 ENCODER_FILE, TEMPORAL_FILE, METADATA_FILE = "encoder.onnx", "temporal.onnx", "augrgb.json"
 METADATA_KEY = "augrgb"
@@ -95,13 +101,79 @@ def end_to_end_metadata(detector: Detector, weights_sha256: str, fmt: str = "onn
         "weights_sha256": weights_sha256,
         "source_checkpoint_sha256": detector.sha256,
         "precision": "fp32",
-        "graphs": {
+        **(torchscript_methods(snippet, size) if fmt == "torchscript" else {"graphs": {
             "encoder": {"file": "encoder" + SUFFIX[fmt], "inputs": {"snippets": f"(B, 3, {snippet}, {size}, {size}) float32"},
                         "outputs": {"features": "(B, 1024) float32"}},
             "temporal": {"file": "temporal" + SUFFIX[fmt], "inputs": {"features": "(1, 1024, T) float32", "mask": "(1, 1, T) float32 ones"},
                          "outputs": {"probabilities": "(1, K', T) float32; softmax heads: background is the last row"}},
-        },
+        }}),
     }
+
+
+def torchscript_methods(snippet: int, size: int) -> dict[str, Any]:
+    """The ``methods`` entry of a TorchScript end-to-end export's metadata: what each traced method takes and gives."""
+    snippets = f"(B, 3, {snippet}, {size}, {size}) float32 in [-1, 1]"
+    probabilities = "(1, K', T) float32; softmax heads: background is the last row"
+    return {"methods": {
+        "forward": {"inputs": {"snippets": f"{snippets}: every snippet of one video, in order (B = T)"},
+                    "outputs": {"probabilities": probabilities}},
+        "encode": {"inputs": {"snippets": f"{snippets}: any batch"}, "outputs": {"features": "(B, 1024) float32"}},
+        "temporal": {"inputs": {"features": "(1, 1024, T) float32", "mask": "(1, 1, T) float32 ones"},
+                     "outputs": {"probabilities": probabilities}},
+    }}
+
+
+class EndToEnd(torch.nn.Module):
+    """I3D RGB + temporal filter + head in one module: ``forward`` (snippets -> probabilities), ``encode``, ``temporal``."""
+
+    def __init__(self, i3d: InceptionI3d, shape: tuple[int, int, int, int], temporal: torch.nn.Module) -> None:
+        super().__init__()
+        self.encoder = EncoderGraph(i3d, shape)
+        self.filter = temporal
+
+    def encode(self, snippets: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, snippet, size, size)`` -> features ``(B, 1024)``."""
+        return self.encoder(snippets)
+
+    def temporal(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Features ``(1, 1024, T)`` and a mask of ones ``(1, 1, T)`` -> probabilities ``(1, K', T)``."""
+        return self.filter(features, mask)
+
+    def forward(self, snippets: torch.Tensor) -> torch.Tensor:
+        """A video's ``T`` snippets, in order -> probabilities ``(1, K', T)``."""
+        features = self.encoder(snippets).t().unsqueeze(0)
+        return self.filter(features, torch.ones_like(features[:, :1]))
+
+
+def export_torchscript_end_to_end(detector: Detector, out: str | Path, weights: str | None = None,
+                                  cache: str | None = None) -> Path:
+    """Trace :class:`EndToEnd` (``forward``, ``encode``, ``temporal``) into one TorchScript file ``out``, the metadata
+    inside as the extra file ``augrgb.json`` (``torch.jit.load(out, _extra_files={"augrgb.json": ""})``)."""
+    from augrgb.core.files import replacing
+
+    out = Path(out)
+    if out.is_dir():
+        raise InputError(out, "is a folder; the TorchScript end-to-end export is one file")
+    i3d, sha = load_checked_i3d(detector, weights, cache)
+    shape = snippet_shape(detector)
+    module = EndToEnd(i3d, shape, detector.model.eval().cpu()).eval()
+    generator = torch.Generator().manual_seed(0)
+    snippets = torch.rand(3, *shape, generator=generator) * 2 - 1
+    features = torch.randn(1, 1024, 5, generator=generator)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.jit is deprecated, still supported
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        traced = torch.jit.trace_module(module, {"forward": (snippets,), "encode": (snippets,),
+                                                 "temporal": (features, torch.ones(1, 1, 5))})
+        checks = {"forward": (snippets[:2],), "temporal": (features[..., :2], torch.ones(1, 1, 2))}
+        for method, inputs in checks.items():  # another length than traced: the trace must not have frozen it
+            if not torch.allclose(getattr(traced, method)(*inputs), getattr(module, method)(*inputs), atol=1e-5):
+                raise InputError(detector.meta.path, f"its traced {method} differs from the model on another number of "
+                                                     "snippets; TorchScript cannot export this temporal filter")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(out) as tmp:
+        torch.jit.save(traced, str(tmp), _extra_files={METADATA_FILE: json.dumps(end_to_end_metadata(detector, sha, "torchscript"))})
+    return out
 
 
 def metadata_entries(meta: dict[str, Any]) -> dict[str, str]:

@@ -103,7 +103,7 @@ class _Run:
             return np.asarray(features, np.float32), {"frames": int(frames), "source_fps": attrs.get("source_fps"),
                                                       "flags": _flags(attrs.get("flags")), "features": str(self.store.path(video_id)),
                                                       "precision": attrs.get("precision", ""), "runtime": attrs.get("runtime", "torch"),
-                                                      "precision_reason": "feature store"}
+                                                      "runtime_reason": "feature store", "precision_reason": "feature store"}
         features, meta = encode_video(path, self.encoder, self.extract_config)
         return features, {"frames": meta["frames"], "source_fps": meta["source_fps"], "flags": meta["flags"], "features": "decoded",
                           **self.choice.as_record()}
@@ -123,7 +123,8 @@ class _Run:
         source_fps = float(facts["source_fps"] or fps)
         record = {"video_id": video_id, "source": str(path), "model": self.detector.meta.path,
                   "model_sha256": self.detector.sha256, "precision": facts["precision"], "runtime": facts["runtime"],
-                  "precision_reason": facts["precision_reason"], "features": facts["features"],
+                  "runtime_reason": facts["runtime_reason"], "precision_reason": facts["precision_reason"],
+                  "features": facts["features"],
                   "fps": fps, "snippet": grid.snippet, "stride": grid.stride, "frames": grid.frames,
                   "duration": grid.frames / fps, "snippets": len(snippet_probs), "source_fps": source_fps,
                   "flags": facts["flags"], "augrgb_version": __version__}
@@ -239,6 +240,7 @@ def detect(inputs: Sequence[str | Path], model: str | Path, out_dir: str | Path,
             todo.append((record["video_id"], seen[record["video_id"]]))
     if any(not run.has_features(vid) for vid, _ in todo):
         run.load_encoder(weights, cache)
+        report(run.choice.describe())
 
     bar = tqdm(total=len(todo), desc="detect", unit="video", disable=not progress or not todo)
     for vid, path in todo:

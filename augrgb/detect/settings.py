@@ -30,10 +30,12 @@ class DetectConfig(BaseModel):
     levels: list[float] | None = Field(None, description="multi-threshold: the thresholds (default 0.1 .. 0.9)")
     nms_iou: float | None = Field(None, gt=0, le=1, description="multi-threshold: class-wise NMS tIoU (default 0.5)")
     precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
-        "auto", description="I3D precision: auto (bf16 on CPUs with AMX and bf16 GPUs, measured once on CPUs with bf16 "
-                            "but no AMX, else fp32), fp32, bf16 (torch, openvino), int8 "
-                            "(onnxruntime, openvino; with calibrate)")
-    runtime: Literal["torch", "onnxruntime", "openvino"] = Field("torch", description="runtime of the I3D encoder")
+        "auto", description="I3D precision: auto (int8 with calibrate; openvino: bf16 where OpenVINO reports bf16 for the "
+                            "CPU; torch: bf16 on CPUs with AMX and bf16 GPUs, measured once on CPUs with bf16 but no AMX; "
+                            "else fp32), fp32, bf16 (torch, openvino), int8 (onnxruntime, openvino; with calibrate)")
+    runtime: Literal["auto", "torch", "onnxruntime", "openvino"] = Field(
+        "auto", description="runtime of the I3D encoder: auto (openvino on the CPU where it is installed, else torch), "
+                            "torch, onnxruntime, openvino")
     calibrate: str | None = Field(None, description="int8: folder of your own videos to calibrate the int8 ranges on")
     batch_size: int = Field(8, ge=1, description="snippets per I3D forward pass")
     backend: Literal["decord", "pyav", "opencv"] | None = Field(None, description="video decoder")

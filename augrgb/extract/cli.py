@@ -28,10 +28,21 @@ def _add_grid_options(p: argparse.ArgumentParser) -> None:
                         "is stored as S001C001P001R001A001, the id of its .skeleton file)")
 
 
-def _add_i3d_options(p: argparse.ArgumentParser) -> None:
-    """Options of the I3D extractors (rgb, flow)."""
+def _add_i3d_options(p: argparse.ArgumentParser, runtimes: bool = False) -> None:
+    """Options of the I3D extractors (rgb, flow); ``runtimes``: also --runtime, --calibrate and every precision (rgb)."""
     p.add_argument("--crop", choices=["center", "resize"], help="center: short side 256 then 224 centre crop (default); resize: straight to 224x224")
-    p.add_argument("--precision", choices=["fp32", "bf16"], help="inference precision (default fp32)")
+    if not runtimes:
+        p.add_argument("--precision", choices=["fp32", "bf16"], help="inference precision (default fp32)")
+        return
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
+                   help="inference precision (default fp32, so stores stay comparable; auto: int8 with --calibrate, else as "
+                        "`augrgb detect` picks it, docs/detect.md; bf16: --runtime torch or openvino; int8: --runtime "
+                        "onnxruntime or openvino with --calibrate DIR); recorded in the feature attributes")
+    p.add_argument("--runtime", choices=["auto", "torch", "onnxruntime", "openvino"],
+                   help="I3D runtime (default torch; auto: openvino on the CPU where it is installed, else torch); "
+                        "recorded in the feature attributes")
+    p.add_argument("--calibrate", metavar="DIR", help="int8: folder of your own videos to calibrate on (up to 8, their "
+                                                      "first 64 frames; cached)")
 
 
 def _config_from(args: argparse.Namespace) -> ExtractConfig:
@@ -250,7 +261,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             help="video files, folders of videos, or text files listing one video per line")
         parser.add_argument("--out", required=True, metavar="STORE", help="feature store folder (created if missing)")
         _add_grid_options(parser)
-        _add_i3d_options(parser)
+        _add_i3d_options(parser, runtimes=modality == "rgb")
         _add_engine_options(parser)
         parser.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")
         parser.add_argument("--overwrite", action="store_true", help=f"re-extract videos that already have {what} features")
@@ -279,8 +290,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="inference precision (default fp32; auto: bf16 on CPUs with AMX, measured once on CPUs with bf16 but "
                           "no AMX, else fp32; bf16: --runtime torch or openvino; int8: --runtime onnxruntime or openvino "
                           "with --calibrate DIR)")
-    cls.add_argument("--runtime", choices=["torch", "onnxruntime", "openvino"], default="torch",
-                     help="I3D runtime (default torch)")
+    cls.add_argument("--runtime", choices=["auto", "torch", "onnxruntime", "openvino"], default="torch",
+                     help="I3D runtime (default torch; auto: openvino on the CPU where it is installed, else torch)")
     cls.add_argument("--calibrate", metavar="DIR", help="int8: folder of your own videos to calibrate on")
     cls.add_argument("--device", default="cpu", help="torch device (default cpu)")
     cls.add_argument("--weights", help="I3D RGB weights file; default: the cached ones")

@@ -32,6 +32,7 @@ from augrgb.extract.encoder import SnippetEncoder
 from augrgb.extract.engines import Engine, LocalEngine
 from augrgb.extract.flow import FlowComputer, encode_for_i3d, read_flow_images
 from augrgb.extract.jobs import Job, VideoResult
+from augrgb.extract.precision import Choice, check, encoder_probe, resolve
 from augrgb.extract.settings import ExtractConfig
 from augrgb.extract.store import FeatureStore
 from augrgb.extract.transforms import Preprocess
@@ -131,12 +132,14 @@ def encode_video(path: Path, encoder: SnippetEncoder, cfg: ExtractConfig, *, flo
 
 
 def feature_attrs(cfg: ExtractConfig, encoder_name: str, weights_sha: str, weights_source: str,
-                  source: Path, meta: dict, flow_method: str = "") -> dict:
-    """The provenance attributes stored with every feature dataset (DESIGN.md, feature store)."""
+                  source: Path, meta: dict, flow_method: str = "", choice: Choice | None = None) -> dict:
+    """The provenance attributes stored with every feature dataset (DESIGN.md, feature store); ``choice``: the resolved
+    runtime and precision with their reasons (default: ``cfg``'s, as given)."""
+    choice = choice or Choice(cfg.runtime, cfg.precision, "given")
     return {
         **cfg.grid_attrs(), "frame_count": meta["frames"], "padded_frames": meta["padded"],
         "encoder": encoder_name, "weights_sha256": weights_sha, "weights_source": weights_source,
-        "flow_method": flow_method, "precision": cfg.precision, "backend": meta["backend"],
+        "flow_method": flow_method, **choice.as_record(), "backend": meta["backend"],
         "source": str(source), "source_fps": meta["source_fps"], "source_size": [meta["width"], meta["height"]],
         "flags": meta["flags"], "augrgb_version": __version__,
     }
@@ -155,6 +158,7 @@ class ExtractJob:
     flow_method: str = "tvl1"
     flow_workers: int | None = None  # processes computing flow pairs; None: all the worker's cores (see sized)
     flow_images: str | None = None  # save flow images under this folder, one subfolder per video
+    choice: Choice | None = None  # cfg's runtime and precision, resolved (see resolve_choice), with their reasons
 
     def sized(self, workers: int, cpus: int) -> ExtractJob:
         """This job for ``workers`` parallel videos on ``cpus`` cores: torch threads, and flow processes
@@ -177,8 +181,12 @@ class ExtractJob:
     def make_encoder(self) -> tuple[SnippetEncoder, str, str]:
         """The I3D of this modality, its weights' SHA-256 and a description of where they came from."""
         torch.set_num_threads(self.threads)
+        from augrgb.extract.runtime import make_encoder
+
         model, sha, source = load_i3d(self.modality, path=self.weights, cache=self.cache)
-        return SnippetEncoder(model, self.cfg.precision, self.cfg.device), sha, source
+        cfg = self.cfg
+        return make_encoder(model, sha, cfg.runtime, cfg.precision, cfg.device, self.cache, cfg.calibrate, float(cfg.fps),
+                            cfg.crop, int(cfg.short_side)), sha, source
 
     def start(self) -> I3DWorker:
         """Load the encoder (and start the flow processes) once per process."""
@@ -197,7 +205,7 @@ class I3DWorker:
         images = path_in(job.flow_images, video_id, "") if job.flow_images else None
         features, meta = encode_video(path, self.encoder, job.cfg, flow=self.flow, flow_images=images)
         attrs = feature_attrs(job.cfg, ENCODERS[job.modality], self.sha, self.source, path, meta,
-                              job.flow_method if job.modality == "flow" else "")
+                              job.flow_method if job.modality == "flow" else "", job.choice)
         FeatureStore(job.store).write(video_id, job.modality, features.astype(np.float32), attrs)
         return VideoResult(video_id, str(path), "done", snippets=len(features), frames=meta["frames"], flags=meta["flags"])
 
@@ -261,6 +269,33 @@ def run_batch(paths: Sequence[Path], job: Job, *, overwrite: bool = False, progr
     return results
 
 
+def resolve_choice(cfg: ExtractConfig, modality: str = "rgb", weights: str | None = None,
+                   cache: str | None = None) -> tuple[ExtractConfig, Choice]:
+    """``cfg`` with its runtime and precision resolved (``auto``; checked against each other and the device), and the
+    choice with its reasons. Flow runs torch at fp32 or bf16. A runtime other than torch has its I3D graph exported
+    (and calibrated, for int8) into the weights cache here, once, before any worker starts."""
+    if modality != "rgb":
+        if cfg.runtime != "torch" or cfg.precision not in ("fp32", "bf16") or cfg.calibrate is not None:
+            raise InputError("--runtime", f"{modality} features run on torch at fp32 or bf16 only (runtime {cfg.runtime}, "
+                                          f"precision {cfg.precision}, calibrate {cfg.calibrate}); runtimes, auto and int8 "
+                                          "are for extract rgb")
+        return cfg, Choice("torch", cfg.precision, "given")
+    runtime, _ = check(cfg.runtime, cfg.precision, cfg.device, cfg.calibrate)
+    model = sha = None
+    if runtime != "torch" or cfg.precision == "auto":
+        model, sha, _ = load_i3d("rgb", path=weights, cache=cache)
+    probe = encoder_probe(model, (cfg.batch_size, cfg.snippet, cfg.size, cfg.size, 3), cfg.device) if model else None
+    choice = resolve(cfg.runtime, cfg.precision, cfg.device, cfg.calibrate, probe=probe, cache=cache)
+    cfg = cfg.model_copy(update={"runtime": choice.runtime, "precision": choice.precision})
+    if choice.runtime != "torch":
+        from augrgb.extract.runtime import make_encoder
+
+        encoder = make_encoder(model, sha, choice.runtime, choice.precision, cfg.device, cache, cfg.calibrate,
+                               float(cfg.fps), cfg.crop, int(cfg.short_side))
+        encoder.graph_path((3, cfg.snippet, cfg.size, cfg.size))
+    return cfg, choice
+
+
 def extract(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractConfig, *, modality: str = "rgb",
             weights: str | None = None, cache: str | None = None, overwrite: bool = False, progress: bool = True,
             flow_method: str = "tvl1", flow_workers: int | None = None, flow_images: str | Path | None = None,
@@ -271,7 +306,10 @@ def extract(inputs: Sequence[str | Path], store_dir: str | Path, cfg: ExtractCon
     Finished videos are skipped unless ``overwrite``; a failing video is recorded with its reason and the
     batch goes on. ``engine`` runs the videos (default: this machine); see :func:`run_batch`.
     """
+    cfg, choice = resolve_choice(cfg, modality, weights, cache)
     job = ExtractJob(cfg, str(store_dir), modality, weights, cache, flow_method=flow_method, flow_workers=flow_workers,
-                     flow_images=str(flow_images) if flow_images else None)
+                     flow_images=str(flow_images) if flow_images else None, choice=choice)
+    if modality == "rgb":
+        report(choice.describe())
     return run_batch(collect_inputs(inputs, folders_are_items=from_flow_images), job, overwrite=overwrite,
                      progress=progress, id_suffix_strip=id_suffix_strip, engine=engine, report=report)

@@ -1,11 +1,18 @@
-"""Which runtime and precision run the I3D fastest here: ``auto`` from the CPU's flags, a short measurement, or the GPU.
+"""Which runtime and precision run the I3D fastest here: ``auto`` from what is installed, the CPU's flags,
+a short measurement, or the GPU.
 
-``auto`` never picks int8: int8 needs a calibration on the user's videos (``--calibrate DIR``) and
-is chosen explicitly. On CPUs the flags settle it where they can: AMX-BF16 -> bf16; no bf16
-instructions at all -> fp32 (bf16 would be emulated). Between the two (AVX-512 BF16 without AMX, as
-on AMD EPYC Zen 4 and some Xeons) oneDNN's bf16 3D convolutions were slower than fp32 on one machine
-and faster on another, so ``auto`` times the encoder that will run, at both precisions, and keeps the
-decision in ``CACHE/precision.json`` (deleting it measures again).
+``--runtime auto``: OpenVINO on the CPU where the ``openvino`` package imports (the optional extra
+``augrgb[openvino]``), else torch. On the loaded AMD EPYC only OpenVINO reached twice torch fp32's
+speed end to end (docs/detect.md); the rule reads no timings, so it is the same on every run.
+
+``--precision auto`` picks int8 only when calibration videos are given (``--calibrate DIR``; int8
+needs them) and the runtime runs int8. Otherwise, with OpenVINO: bf16 where OpenVINO reports bf16
+among the CPU's capabilities (OpenVINO's own default there), else fp32. With torch on CPUs the flags
+settle it where they can: AMX-BF16 -> bf16; no bf16 instructions at all -> fp32 (bf16 would be
+emulated). Between the two (AVX-512 BF16 without AMX, as on AMD EPYC Zen 4 and some Xeons) oneDNN's
+bf16 3D convolutions were slower than fp32 on one machine and faster on another, so ``auto`` times the
+encoder that will run, at both precisions, and keeps the decision in ``CACHE/precision.json``
+(deleting it measures again).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnxruntime", "openvino")
+RUNTIME_CHOICES = ("auto", *RUNTIMES)
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 _SUPPORTED = {"torch": ("fp32", "bf16"), "onnxruntime": ("fp32", "int8"), "openvino": ("fp32", "bf16", "int8")}
 BF16_FLAGS = ("avx512_bf16", "avx_ne_convert", "bf16")
@@ -74,15 +82,21 @@ def cpu_summary(flags: set[str] | None = None) -> str:
 
 @dataclass(frozen=True)
 class Choice:
-    """A resolved runtime and precision, with why (recorded in outputs)."""
+    """A resolved runtime and precision, with why each (recorded in outputs)."""
 
     runtime: str
     precision: str
     reason: str
+    runtime_reason: str = "given"
 
     def as_record(self) -> dict[str, str]:
         """The fields a run record or feature store stores."""
-        return {"runtime": self.runtime, "precision": self.precision, "precision_reason": self.reason}
+        return {"runtime": self.runtime, "runtime_reason": self.runtime_reason, "precision": self.precision,
+                "precision_reason": self.reason}
+
+    def describe(self) -> str:
+        """One line for the run's output: "I3D on openvino (why), bf16 (why)"."""
+        return f"I3D on {self.runtime} ({self.runtime_reason}), {self.precision} ({self.reason})"
 
 
 @dataclass(frozen=True)
@@ -189,9 +203,47 @@ def measured_precision(probe: Probe, flags: set[str], cache: str | Path | None =
     return decide(times["fp32"], times["bf16"], probe.batch())
 
 
+def openvino_importable() -> bool:
+    """Whether the optional ``openvino`` package imports here."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def auto_runtime(device: str = "cpu") -> tuple[str, str]:
+    """(runtime, reason) that ``--runtime auto`` picks: openvino on the CPU where it is installed, else torch."""
+    if not device.startswith("cpu"):
+        return "torch", f"auto: device {device} runs torch (openvino runs on the CPU only here)"
+    if openvino_importable():
+        return "openvino", "auto: the openvino package is installed and the device is the CPU"
+    return "torch", "auto: the openvino package is not installed (pip install 'augrgb[openvino]')"
+
+
+def pick_runtime(runtime: str = "torch", device: str = "cpu") -> tuple[str, str]:
+    """(runtime, reason): ``auto`` resolved, a named runtime checked and kept ("given")."""
+    if runtime == "auto":
+        return auto_runtime(device)
+    if runtime not in RUNTIMES:
+        raise InputError("--runtime", f"unknown runtime {runtime!r} (known: {', '.join(RUNTIME_CHOICES)})")
+    return runtime, "given"
+
+
+def openvino_capabilities() -> list[str]:
+    """OpenVINO's ``OPTIMIZATION_CAPABILITIES`` of the CPU (e.g. FP32, BF16, INT8)."""
+    from augrgb.extract.runtime import openvino_core
+
+    return list(openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
 def auto_precision(runtime: str = "torch", device: str = "cpu", flags: set[str] | None = None, probe: Probe | None = None,
-                   cache: str | Path | None = None) -> tuple[str, str]:
-    """(precision, reason) that ``auto`` picks for this runtime on this device (timing ``probe`` where flags do not settle it)."""
+                   cache: str | Path | None = None, calibrate: str | Path | None = None,
+                   capabilities: list[str] | None = None) -> tuple[str, str]:
+    """(precision, reason) that ``auto`` picks for this runtime on this device (timing ``probe`` where flags do not settle it;
+    ``capabilities``: OpenVINO's for the CPU, queried when None)."""
+    if calibrate is not None:  # check() refused --calibrate for runtimes without int8
+        return "int8", "calibration videos given (--calibrate)"
     if device.startswith("cuda"):
         import torch
 
@@ -199,7 +251,10 @@ def auto_precision(runtime: str = "torch", device: str = "cpu", flags: set[str] 
             return "bf16", "GPU with bf16 support"
         return "fp32", "GPU without bf16 support in this runtime"
     if runtime == "openvino":
-        return "fp32", "openvino: bf16 and int8 are chosen explicitly (int8 needs --calibrate DIR)"
+        capabilities = openvino_capabilities() if capabilities is None else capabilities
+        if "BF16" in capabilities:
+            return "bf16", "openvino reports bf16 support on this CPU (OpenVINO's own default there)"
+        return "fp32", "openvino reports no bf16 support on this CPU"
     if runtime != "torch":
         return "fp32", "onnxruntime: int8 needs --calibrate DIR and is never picked automatically"
     flags = cpu_flags() if flags is None else flags
@@ -213,28 +268,34 @@ def auto_precision(runtime: str = "torch", device: str = "cpu", flags: set[str] 
     return measured_precision(probe, flags, cache)
 
 
-def check(runtime: str = "torch", precision: str = "auto", device: str = "cpu", calibrate: str | Path | None = None) -> None:
-    """Refuse a runtime/precision pair the runtime cannot run, before any work (``auto`` always resolves to one it can)."""
-    if runtime not in RUNTIMES:
-        raise InputError("--runtime", f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
+def check(runtime: str = "torch", precision: str = "auto", device: str = "cpu", calibrate: str | Path | None = None) -> tuple[str, str]:
+    """Refuse a runtime/precision pair the runtime cannot run, before any work (``auto`` precision always resolves to
+    one it can); returns (runtime, reason) with ``--runtime auto`` resolved."""
+    runtime, why = pick_runtime(runtime, device)
+    picked = f" (--runtime auto picked {runtime}: {why.removeprefix('auto: ')})" if why != "given" else ""
     if precision not in PRECISIONS:
         raise InputError("--precision", f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
     if precision != "auto" and precision not in _SUPPORTED[runtime]:
-        other = next(r for r, p in _SUPPORTED.items() if precision in p)
+        other = " or ".join(r for r, p in _SUPPORTED.items() if precision in p)
         raise InputError("--precision", f"{precision} runs with --runtime {other}, not {runtime} "
-                                        f"({runtime} runs {' and '.join(_SUPPORTED[runtime])})")
+                                        f"({runtime} runs {' and '.join(_SUPPORTED[runtime])}){picked}")
     if runtime == "onnxruntime" and not device.startswith("cpu"):
         raise InputError("--device", f"--runtime onnxruntime runs on the CPU here, not {device}")
     if precision == "int8" and calibrate is None:
         raise InputError("--precision int8", "needs --calibrate DIR: a few of your own videos to calibrate the int8 ranges on")
-    if calibrate is not None and precision != "int8":
-        raise InputError("--calibrate", "applies to --precision int8 only")
+    if calibrate is not None and precision not in ("int8", "auto"):
+        raise InputError("--calibrate", "applies to --precision int8 only (or auto, which then picks int8)")
+    if calibrate is not None and "int8" not in _SUPPORTED[runtime]:
+        raise InputError("--calibrate", f"calibrates int8, which --runtime {runtime} does not run "
+                                        f"(int8 runs with onnxruntime or openvino){picked}")
+    return runtime, why
 
 
 def resolve(runtime: str = "torch", precision: str = "auto", device: str = "cpu", calibrate: str | Path | None = None,
             flags: set[str] | None = None, probe: Probe | None = None, cache: str | Path | None = None) -> Choice:
-    """Check a runtime/precision pair and resolve ``auto`` (``probe``: the encoder to time; ``cache``: the weights cache)."""
-    check(runtime, precision, device, calibrate)
+    """Check a runtime/precision pair and resolve ``auto`` runtime and precision (``probe``: the encoder to time;
+    ``cache``: the weights cache)."""
+    runtime, why = check(runtime, precision, device, calibrate)
     if precision != "auto":
-        return Choice(runtime, precision, "given")
-    return Choice(runtime, *auto_precision(runtime, device, flags, probe, cache))
+        return Choice(runtime, precision, "given", why)
+    return Choice(runtime, *auto_precision(runtime, device, flags, probe, cache, calibrate), why)

@@ -92,7 +92,7 @@ def export_runtime_graph(i3d: InceptionI3d, shape: tuple[int, int, int, int], ou
 
 def calibration_videos(folder: str | Path) -> list[Path]:
     """Up to ``CALIBRATION_VIDEOS`` videos of ``folder`` (sorted), refused when there are none."""
-    from augrgb.extract.pipeline import collect_inputs
+    from augrgb.core.inputs import collect_inputs
 
     folder = Path(folder)
     if not folder.is_dir():

@@ -18,7 +18,12 @@ class ExtractConfig(BaseModel):
     crop: Literal["center", "resize"] = Field("center", description="center: short side 256 then 224 centre crop; resize: straight to 224x224")
     size: int = Field(224, ge=32, description="network input height and width")
     short_side: int = Field(256, ge=32, description="short side before the centre crop")
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="inference precision")
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        "fp32", description="inference precision (auto, bf16 and int8: see docs/detect.md, Runtime and precision; int8 "
+                            "needs calibrate; flow runs fp32 or bf16)")
+    runtime: Literal["auto", "torch", "onnxruntime", "openvino"] = Field(
+        "torch", description="runtime of the RGB I3D (auto: openvino on the CPU where it is installed, else torch; flow: torch)")
+    calibrate: str | None = Field(None, description="int8: folder of your own videos to calibrate the int8 ranges on")
     batch_size: int = Field(8, ge=1, description="snippets per forward pass")
     workers: int = Field(1, ge=1, description="videos processed in parallel processes")
     backend: Literal["decord", "pyav", "opencv"] | None = Field(None, description="decoder; default decord where installed, else pyav")
