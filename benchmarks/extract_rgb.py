@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import resource
 import subprocess
 import sys
 import tempfile
@@ -98,17 +97,18 @@ def make_long_video(path: Path, minutes: float) -> None:
 
 
 def peak_rss_child(video: Path, cache_weights: Path) -> float:
-    """Peak RSS (MB) of a fresh process extracting ``video`` end to end."""
+    """Peak RSS (MB) of a fresh process extracting ``video`` end to end: the child's own VmHWM, since getrusage's
+    maxrss of a child carries its parent's peak across exec (see benchmarks/detect.py)."""
     code = (
-        "import sys; from augrgb.extract.pipeline import extract; from augrgb.extract.settings import ExtractConfig;"
+        "from augrgb.extract.pipeline import extract; from augrgb.extract.settings import ExtractConfig;"
         f"r = extract([{str(video)!r}], {str(video.parent / 'store')!r}, ExtractConfig(), weights={str(cache_weights)!r}, progress=False);"
-        "print(r[0].status, r[0].snippets, r[0].reason)"
+        "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1]; "
+        "print(hwm, r[0].status, r[0].snippets, r[0].reason)"
     )
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"  child: {out.stdout.strip()}")
-    return max(peak, before) / 1024
+    hwm, report = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    print(f"  child: {report}")
+    return int(hwm) / 1024
 
 
 def main() -> None:
