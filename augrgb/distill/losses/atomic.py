@@ -133,7 +133,7 @@ class AtomicLoss(KDLoss):
                  negative_pool: str = "same-video", label_disjoint: bool = False) -> None:
         """Defaults: the reading with the best validation mAP over 5 seeds on the built-in benchmark (a linear
         student head onto the frozen teacher's own features, negatives from the same video, tau 0.5;
-        docs/results.md, "The objective")."""
+        docs/results/earlier.md, "The objective")."""
         super().__init__(ctx)
         if negatives < 1 or temperature <= 0:
             raise ValueError("atomic loss needs negatives >= 1 and temperature > 0")
