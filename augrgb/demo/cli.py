@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate a small benchmark of rendered skeleton actors, extract RGB and pose features (and "
                     "optical flow with --flow), train a pose teacher (and a flow teacher), a vanilla RGB student and "
                     "an Augmented-RGB student from each teacher, evaluate them on held-out videos, detect actions in "
-                    "the held-out videos from raw RGB, and print one table. Time on a 2-core AMD EPYC (lightly loaded), "
+                    "the held-out videos from raw RGB, and print one table. Time on a 2-core AMD EPYC, "
                     "weights cached: " + SIZE_TIMES + ". Every step is resumable: after Ctrl-C, rerun the same command.")
     demo.add_argument("--out", default="augrgb-demo", help="output folder (default ./augrgb-demo); rerunning with the "
                                                            "same options resumes, other options there are refused")
