@@ -8,6 +8,7 @@ import sys
 from augrgb.core.errors import InputError
 from augrgb.core.paths import printable
 from augrgb.detect.intervals import DECODERS
+from augrgb.extract.precision import add_runtime_options
 
 _DETECT_ONLY = ("features", "annotations", "plot", "config", "decoder", "threshold", "close_gap", "min_length", "levels",
                 "nms_iou", "txt_label_base", "precision", "runtime", "calibrate", "batch_size", "backend", "device", "weights", "cache_dir",
@@ -117,18 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--levels", type=float, nargs="+", help="multi-threshold: the thresholds (default 0.1 0.2 ... 0.9)")
     p.add_argument("--nms-iou", type=float, help="multi-threshold: class-wise NMS tIoU (default 0.5)")
     p.add_argument("--txt-label-base", type=int, help="label of the first class in the txt files (PKU-MMD 1, TSU 0; default 0)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
-                   help="I3D precision (default auto: int8 with --calibrate; with openvino bf16 where OpenVINO reports bf16 "
-                        "for the CPU; with torch bf16 on CPUs with AMX and on bf16 GPUs, the faster of the two measured "
-                        "once on CPUs with bf16 but no AMX; else fp32; the choice and why are printed and recorded in "
-                        "DIR/videos/<video>.json); bf16 runs with --runtime torch or openvino, int8 with "
-                        "--runtime onnxruntime or openvino and --calibrate DIR")
-    p.add_argument("--runtime", choices=["auto", "torch", "onnxruntime", "openvino"],
-                   help="I3D runtime (default auto: openvino on the CPU where the openvino package is installed, else "
-                        "torch); onnxruntime and openvino (CPU) run the exported I3D graph, cached in the weights cache")
-    p.add_argument("--calibrate", metavar="DIR", help="int8: a folder with a few of your own videos; the int8 ranges are "
-                                                      "calibrated on up to 8 of them, their first 64 frames (cached); "
-                                                      "with --precision auto it picks int8")
+    add_runtime_options(p, runtime="auto", precision="auto", recorded="DIR/videos/<video>.json")
     p.add_argument("--batch-size", type=int, help="snippets per I3D forward pass (default 8)")
     p.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
     p.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from augrgb.core.config import load_config
 from augrgb.core.errors import InputError
+from augrgb.extract.precision import add_runtime_options
 from augrgb.extract.settings import ExtractConfig
 
 if TYPE_CHECKING:
@@ -34,15 +35,8 @@ def _add_i3d_options(p: argparse.ArgumentParser, runtimes: bool = False) -> None
     if not runtimes:
         p.add_argument("--precision", choices=["fp32", "bf16"], help="inference precision (default fp32)")
         return
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"],
-                   help="inference precision (default fp32, so stores stay comparable; auto: int8 with --calibrate, else as "
-                        "`augrgb detect` picks it, docs/detect.md; bf16: --runtime torch or openvino; int8: --runtime "
-                        "onnxruntime or openvino with --calibrate DIR); recorded in the feature attributes")
-    p.add_argument("--runtime", choices=["auto", "torch", "onnxruntime", "openvino"],
-                   help="I3D runtime (default torch; auto: openvino on the CPU where it is installed, else torch); "
-                        "recorded in the feature attributes")
-    p.add_argument("--calibrate", metavar="DIR", help="int8: folder of your own videos to calibrate on (up to 8, their "
-                                                      "first 64 frames; cached)")
+    add_runtime_options(p, runtime="torch", precision="fp32", precision_note=", so stores stay comparable",
+                        recorded="the feature attributes")
 
 
 def _config_from(args: argparse.Namespace) -> ExtractConfig:
@@ -286,13 +280,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cls.add_argument("video", metavar="VIDEO", help="video file")
     cls.add_argument("--top", type=int, default=5, help="how many labels to print (default 5)")
     cls.add_argument("--backend", choices=["decord", "pyav", "opencv"], help="video decoder (default: decord where installed, else pyav)")
-    cls.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="fp32",
-                     help="inference precision (default fp32; auto: bf16 on CPUs with AMX, measured once on CPUs with bf16 but "
-                          "no AMX, else fp32; bf16: --runtime torch or openvino; int8: --runtime onnxruntime or openvino "
-                          "with --calibrate DIR)")
-    cls.add_argument("--runtime", choices=["auto", "torch", "onnxruntime", "openvino"], default="torch",
-                     help="I3D runtime (default torch; auto: openvino on the CPU where it is installed, else torch)")
-    cls.add_argument("--calibrate", metavar="DIR", help="int8: folder of your own videos to calibrate on")
+    add_runtime_options(cls, runtime="torch", precision="fp32", recorded=None,
+                        set_defaults=True)
     cls.add_argument("--device", default="cpu", help="torch device (default cpu)")
     cls.add_argument("--weights", help="I3D RGB weights file; default: the cached ones")
     cls.add_argument("--cache-dir", help="weights cache folder (default $AUGRGB_CACHE or ~/.cache/augrgb)")

@@ -17,6 +17,7 @@ encoder that will run, at both precisions, and keeps the decision in ``CACHE/pre
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import logging
@@ -48,6 +49,27 @@ MARGIN = 0.10
 """A measured bf16 is picked only when it takes at least this fraction less time than fp32 (timing noise; rounding)."""
 REPEATS = 3
 CACHE_FILE = "precision.json"
+
+
+def add_runtime_options(p: argparse.ArgumentParser, runtime: str, precision: str, recorded: str | None,
+                        set_defaults: bool = False, precision_note: str = "") -> None:
+    """``--runtime``, ``--precision`` and ``--calibrate`` as every I3D command spells them; ``runtime``/``precision``
+    name the defaults in the help, ``recorded`` where the choice is kept (None: nowhere); ``set_defaults``: argparse
+    defaults too (otherwise unset options fall back to the command's config)."""
+    p.add_argument("--precision", choices=PRECISIONS, default=precision if set_defaults else None,
+                   help=f"I3D precision (default {precision}{precision_note}; auto: int8 with --calibrate; with openvino "
+                        "bf16 where OpenVINO reports bf16 for the CPU; with torch bf16 on CPUs with AMX and on bf16 GPUs, "
+                        "the faster of the two measured once on CPUs with bf16 but no AMX; else fp32"
+                        + (f"; the choice and why are printed and recorded in {recorded}" if recorded else "")
+                        + "); bf16 runs with --runtime torch or openvino, int8 with --runtime onnxruntime or openvino "
+                          "and --calibrate DIR")
+    p.add_argument("--runtime", choices=RUNTIME_CHOICES, default=runtime if set_defaults else None,
+                   help=f"I3D runtime (default {runtime}; auto: openvino on the CPU where the openvino package is "
+                        "installed, else torch); onnxruntime and openvino (CPU) run the exported I3D graph, cached in the "
+                        "weights cache")
+    p.add_argument("--calibrate", metavar="DIR", help="int8: a folder with a few of your own videos; the int8 ranges are "
+                                                      "calibrated on up to 8 of them, their first 64 frames (cached); "
+                                                      "with --precision auto it picks int8")
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
