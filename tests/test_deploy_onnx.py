@@ -262,3 +262,37 @@ def test_real_i3d_export_on_the_kinetics_clip(tmp_path, i3d_rgb_weights):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {"snippets": np.ascontiguousarray((snippets / 127.5 - 1).astype(np.float32).transpose(0, 4, 1, 2, 3))})[0]
     np.testing.assert_allclose(got, expected, atol=1e-4 * np.abs(expected).max(), rtol=0)
+
+
+@pytest.mark.slow
+def test_real_i3d_torchscript_end_to_end_on_the_kinetics_clip(tmp_path, i3d_rgb_weights):
+    """Real weights traced at 224 px: the TorchScript file's ``encode`` equals the PyTorch encoder on the bundled
+    clip's snippets, and its ``forward`` equals the student read on those features."""
+    from augrgb.core.grid import iter_snippets
+    from augrgb.detect.model import load_detector
+    from augrgb.extract import decode
+    from augrgb.extract.runtime import to_model_input
+    from augrgb.extract.transforms import Preprocess
+    from augrgb.extract.weights import load_i3d
+
+    sha = state_sha256(read_weights_file(i3d_rgb_weights))
+    model = write_checkpoint(tmp_path / "student.pt", random_stream(3, "sigmoid"), ["a", "b", "c"],
+                             features={**FEATURES, "weights_sha256": sha})
+    path = tmp_path / "detector.ts"
+    assert main(["detect", "export", "--model", str(model), "--format", "torchscript", "--end-to-end",
+                 "--out", str(path), "--weights", str(i3d_rgb_weights)]) == 0
+    module = torch.jit.load(str(path))
+
+    prep = Preprocess()
+    frames = (prep(f) for f in decode.iter_frames(SHARED_VIDEOS / "kinetics_arm_wrestling.mp4", fps=25.0))
+    snippets = np.stack([s.frames for _, s in zip(range(3), iter_snippets(frames))])
+    i3d, _, _ = load_i3d("rgb", path=i3d_rgb_weights)
+    expected = SnippetEncoder(i3d).features(snippets)
+    x = torch.from_numpy(to_model_input(snippets))
+    with torch.no_grad():
+        got = module.encode(x).numpy()
+        probabilities = module(x)[0].numpy()
+        reference = load_detector(model).model(torch.from_numpy(expected).T[None], torch.ones(1, 1, 3))[0].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4 * np.abs(expected).max(), rtol=0)
+    assert probabilities.shape == (3, 3)
+    np.testing.assert_allclose(probabilities, reference, atol=1e-4, rtol=0)

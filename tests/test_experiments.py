@@ -13,7 +13,7 @@ from augrgb.cli import main
 from augrgb.experiments.grid import Grid, load_grid, plan
 from augrgb.experiments.probe import probe
 from augrgb.experiments.probe import render as probe_table
-from augrgb.experiments.report import gap_closed, gradient_table, main_table, render, summarise
+from augrgb.experiments.report import gap_closed, gradient_table, group_table, main_table, render, summarise
 
 
 def preset(root, name, **fields):
@@ -190,6 +190,21 @@ def test_the_dense_results_grid_expands(tmp_path):
     assert {t.filter for t in tasks} == {"ss-tcn", "pdan", "tgm"} and {t.seed for t in tasks} == {0, 1, 2, 3, 4}
     assert {t.teacher for t in tasks if t.kind == "student" and t.filter == "tgm"} == {"pose"}
     assert len(tasks) == 5 * (3 * 2 + 19 + 2)
+
+
+def test_the_filters_grid_trains_each_filter_with_its_own_options_and_tabulates_each_against_its_vanilla(tmp_path):
+    """results/synth_filters: PDAN (the grid's filter) and TGM runs take the filters' own options, never SS-TCN's;
+    the TGM group's table is read against the TGM vanilla stream."""
+    grid = load_grid("results/synth_filters")
+    tasks = plan(grid, tmp_path)
+    assert {(t.filter, t.config.stream.filter) for t in tasks} == {("pdan", "pdan"), ("tgm", "tgm")}
+    assert {str(t.config.stream.filter_options) for t in tasks} == {"{}"}
+    assert len(tasks) == 5 * (2 * 2 + 10)
+    rows = [{**r, "filter": f} for f, v in (("pdan", 0.30), ("tgm", 0.20))
+            for r in records("main", "vanilla", "pose", [v, v, v])]
+    rows += [{**r, "filter": "tgm"} for r in records("tgm", "alpha1 30", "pose", [0.25, 0.25, 0.25])]
+    table = group_table(summarise(rows), grid, "tgm", ["pose"])
+    assert "| vanilla RGB | 20.0 ± 0.0 |" in table and "| alpha1 30 | 25.0 ± 0.0 |" in table
 
 
 def test_the_sparse_grid_expands_into_softmax_runs_scored_by_event_map(tmp_path):

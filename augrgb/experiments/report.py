@@ -98,11 +98,14 @@ def main_table(stats: dict[Key, Stat], teachers: Sequence[str], filter: str,
 
 def group_table(stats: dict[Key, Stat], grid: Grid, group: str, teachers: Sequence[str],
                 per_seed: bool = False, metric: str = "per-frame mAP") -> str:
-    """The rows of ``group`` in grid order, with the vanilla RGB row first for reference."""
-    rows = [["vanilla RGB", *(_cell(stats, ("main", "vanilla", t, grid.filter), per_seed) for t in teachers)]]
-    for v in grid.variants:
-        if v.group == group:
-            rows.append([v.name, *(_cell(stats, (group, v.name, t, v.filter or grid.filter), per_seed) for t in teachers)])
+    """The rows of ``group`` in grid order, with the vanilla RGB row first for reference (that of the group's filter
+    when all its rows share one, else the grid's)."""
+    variants = [v for v in grid.variants if v.group == group]
+    filters = {v.filter or grid.filter for v in variants}
+    reference = filters.pop() if len(filters) == 1 else grid.filter
+    rows = [["vanilla RGB", *(_cell(stats, ("main", "vanilla", t, reference), per_seed) for t in teachers)]]
+    for v in variants:
+        rows.append([v.name, *(_cell(stats, (group, v.name, t, v.filter or grid.filter), per_seed) for t in teachers)])
     return _table([f"{metric} (%)", *teachers], rows)
 
 
