@@ -47,7 +47,8 @@ class Grid(BaseModel):
     teachers: dict[str, str] = Field(min_length=1, description="teacher name -> teacher preset (it sets the modality)")
     vanilla: str = Field(description="preset of the vanilla RGB student")
     student: str = Field(description="preset of the Augmented-RGB student (the base of every variant)")
-    filter: str = Field("ss-tcn", description="temporal filter unless a variant says otherwise")
+    filter: str = Field("ss-tcn", description="temporal filter unless a variant says otherwise (presets written for "
+                        "another filter run it with its default options)")
     metric: Literal["frame", "event"] = Field("frame", description="frame: per-frame mAP (dense benchmarks); event: "
                                               "event mAP averaged over `tiou` (sparse, softmax heads)")
     tiou: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5], min_length=1,
@@ -114,9 +115,9 @@ class Task:
 
 
 
-def _filter_overrides(grid: Grid, name: str) -> dict[str, Any]:
-    """The default filter keeps the presets' options; another filter runs with its own defaults."""
-    return {} if name == grid.filter else {"stream.filter": name, "stream.filter_options": {}}
+def _filter_overrides(preset_filter: str, name: str) -> dict[str, Any]:
+    """A preset that already uses filter ``name`` keeps its filter options; another filter runs with its own defaults."""
+    return {} if name == preset_filter else {"stream.filter": name, "stream.filter_options": {}}
 
 
 def plan(grid: Grid, out: str | Path) -> list[Task]:
@@ -125,20 +126,24 @@ def plan(grid: Grid, out: str | Path) -> list[Task]:
     base = {"features": grid.features, "annotations": [grid.annotations], **grid.set}
     tasks: list[Task] = []
     students: list[Task] = []
+    presets = [(TeacherConfig, p) for p in grid.teachers.values()] + [(StudentConfig, grid.vanilla), (StudentConfig, grid.student)]
+    preset_filter = {preset: load_config(cls, preset, sets=base).stream.filter for cls, preset in presets}
     for name in grid.filters():
         for seed in grid.seeds:
             folder = root / "runs" / name / f"seed{seed}"
-            common = {**base, **_filter_overrides(grid, name), "seed": seed}
+            common = {**base, "seed": seed}
             teachers = {}
             for teacher, preset in grid.teachers.items():
                 if teacher not in grid.teachers_for(name):
                     continue
                 path = folder / f"teacher_{teacher}"
-                cfg = load_config(TeacherConfig, preset, sets={**common, "out": str(path)}, note=f"{name}, seed {seed}")
+                cfg = load_config(TeacherConfig, preset, sets={**common, **_filter_overrides(preset_filter[preset], name),
+                                                               "out": str(path)}, note=f"{name}, seed {seed}")
                 tasks.append(Task("teacher", name, seed, path, cfg, teacher=teacher))
                 teachers[teacher] = path
             path = folder / "vanilla"
-            cfg = load_config(StudentConfig, grid.vanilla, sets={**common, "out": str(path)}, note=f"{name}, seed {seed}")
+            cfg = load_config(StudentConfig, grid.vanilla, sets={**common, **_filter_overrides(preset_filter[grid.vanilla], name),
+                                                                  "out": str(path)}, note=f"{name}, seed {seed}")
             tasks.append(Task("vanilla", name, seed, path, cfg))
             for variant in grid.variants:
                 if (variant.filter or grid.filter) != name:
@@ -147,7 +152,8 @@ def plan(grid: Grid, out: str | Path) -> list[Task]:
                     if variant.teachers is not None and teacher not in variant.teachers:
                         continue
                     path = folder / teacher / f"{variant.group}-{variant.name}".replace("/", "_")  # one folder
-                    over = {**common, **variant.set, "out": str(path), "teachers": [str(teacher_path / "best.pt")]}
+                    over = {**common, **_filter_overrides(preset_filter[grid.student], name), **variant.set, "out": str(path),
+                            "teachers": [str(teacher_path / "best.pt")]}
                     if variant.kd is not None:
                         over["kd"] = variant.kd
                     cfg = load_config(StudentConfig, grid.student, sets=over, note=f"variant {variant.group}/{variant.name}")
