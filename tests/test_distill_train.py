@@ -102,6 +102,35 @@ def test_resume_gives_the_same_next_epoch(data, teacher):
         train_student(StudentConfig(**changed, out=str(root / "split")), [teacher.checkpoint], resume=True)
 
 
+def test_weight_average_is_what_is_validated_selected_and_resumed(data, teacher):
+    root, common = data
+    training = {**TRAINING, "epochs": 3, "max_length": 12}
+    kw = {k: v for k, v in common.items() if k != "training"}
+    kw.update(stream={**STREAM, "dropout": 0.3}, objective={"terms": TERMS})
+    live = train_student(StudentConfig(**kw, training=training, out=str(root / "live")), [teacher.checkpoint])
+    # a decay of ~0 makes the average the live weights: the same validation, epoch by epoch
+    copy = train_student(StudentConfig(**kw, training={**training, "ema": 1e-9}, out=str(root / "ema0")),
+                         [teacher.checkpoint])
+    for a, b in zip(live.history, copy.history):
+        assert a["train"] == b["train"]
+        assert b["validation"]["loss"] == pytest.approx(a["validation"]["loss"], rel=1e-5)
+    ema = {**training, "ema": 0.5}
+    full = train_student(StudentConfig(**kw, training=ema, out=str(root / "ema")), [teacher.checkpoint])
+    assert [e["train"] for e in full.history] == [e["train"] for e in live.history]   # training itself unchanged
+    assert full.history[-1]["validation"]["loss"] != live.history[-1]["validation"]["loss"]
+    stream, _ = load_stream(full.checkpoint)
+    saved = torch.load(root / "ema" / "last.pt", weights_only=True)
+    assert full.best_epoch == 3         # so best.pt holds the average of the last epoch, not the live weights
+    average = {k.removeprefix("module."): v for k, v in saved["average"].items() if k != "n_averaged"}
+    assert all(torch.equal(stream.state_dict()[k], v) for k, v in average.items())
+    assert any(not torch.equal(saved["stream"][k], v) for k, v in average.items())
+    train_student(StudentConfig(**kw, training={**ema, "epochs": 2}, out=str(root / "ema-split")),
+                  [teacher.checkpoint])
+    resumed = train_student(StudentConfig(**kw, training=ema, out=str(root / "ema-split")), [teacher.checkpoint],
+                            resume=True)
+    assert resumed.history[2]["validation"] == full.history[2]["validation"]
+
+
 def test_vanilla_student_needs_no_teacher_but_kd_does(data):
     root, common = data
     short = dict(common, training={**TRAINING, "epochs": 1})

@@ -208,6 +208,20 @@ def test_the_filters_grid_trains_each_filter_with_its_own_options_and_tabulates_
     assert "| vanilla RGB | 20.0 ± 0.0 |" in table and "| alpha1 30 | 25.0 ± 0.0 |" in table
 
 
+def test_the_training_grid_gives_the_vanilla_rows_the_vanilla_optimiser_and_each_row_one_change(tmp_path):
+    """results/synth_training: every variant starts from the student preset, so its vanilla rows must restate the
+    vanilla preset's optimiser; each row then differs from its reference run in the one setting it names."""
+    tasks = plan(load_grid("results/synth_training"), tmp_path)
+    assert len(tasks) == 5 * (2 + 12)
+    vanilla = next(t.config for t in tasks if t.kind == "vanilla" and t.seed == 0)
+    student = next(t.config for t in tasks if t.kind == "student" and t.variant.name == "augmented" and t.seed == 0)
+    for task in (t for t in tasks if t.kind == "student" and t.seed == 0):
+        reference = vanilla if task.variant.kd == "none" else student
+        changed = {k for k, v in task.config.training.model_dump().items() if getattr(reference.training, k) != v}
+        assert changed <= {"ema", "epochs"}, (task.variant.name, changed)
+        assert task.config.stream == reference.stream or task.variant.group == "baseline"
+
+
 def test_the_sparse_grid_expands_into_softmax_runs_scored_by_event_map(tmp_path):
     grid = load_grid("results/synth_sparse")
     tasks = plan(grid, tmp_path)

@@ -75,6 +75,9 @@ class TrainingConfig(BaseModel):
     max_length: int | None = Field(256, ge=1, description="training crop in snippets (random window); None = whole videos")
     lr: float = Field(5e-4, gt=0, description="Adam learning rate")
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
+    ema: float | None = Field(None, gt=0, lt=1, description="decay of an exponential moving average of the weights, "
+                              "updated after every step; validation, model selection and best.pt then use the "
+                              "average (None = off)")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="learning-rate factor when validation mAP stops improving")
     lr_patience: int = Field(5, ge=0, description="epochs without validation improvement before the LR is cut")
     early_stopping: int | None = Field(15, ge=1, description="stop after this many epochs without improvement; None = off")

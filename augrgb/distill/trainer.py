@@ -1,5 +1,6 @@
-"""The epoch loop shared by teachers and students: optimisation, AMP, DDP, validation-based model
-selection, LR schedule, early stopping, per-epoch checkpoints and exact resume.
+"""The epoch loop shared by teachers and students: optimisation, AMP, DDP, an optional exponential moving
+average of the weights, validation-based model selection, LR schedule, early stopping, per-epoch
+checkpoints and exact resume.
 
 A run is a list of training :class:`Phase` (one for most runs; CRD's two steps are two). The phase that
 ``selects`` drives the LR schedule, early stopping and ``best.pt``; earlier phases run all their
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from augrgb.core.errors import InputError
@@ -177,9 +179,16 @@ class Trainer:
         self.optimizer = torch.optim.Adam(params, lr=self.training.lr, weight_decay=self.training.weight_decay)
         critic = objective.critic_parameters()
         self.critic_optimizer = torch.optim.Adam(critic, lr=self.training.lr, betas=(0.5, 0.9)) if critic else None
+        self.average = None if self.training.ema is None else AveragedModel(
+            self.stream, multi_avg_fn=get_ema_multi_avg_fn(self.training.ema), use_buffers=True)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="max", factor=self.training.lr_factor, patience=self.training.lr_patience)
         self.scaler = torch.amp.GradScaler(self.ctx.device.type, enabled=self.dtype == torch.float16)
+
+    @property
+    def evaluated(self) -> Stream:
+        """The stream that is validated and selected: the weight average with ``training.ema``, else the live one."""
+        return self.stream if self.average is None else self.average.module
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype is None:
@@ -202,7 +211,8 @@ class Trainer:
             "stream": self.stream.state_dict(), "objective": self.objective.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "critic_optimizer": None if self.critic_optimizer is None else self.critic_optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(), "rng": _rng_state(), "best_score": state.best_score,
+            "scaler": self.scaler.state_dict(), "rng": _rng_state(),
+            "average": None if self.average is None else self.average.state_dict(), "best_score": state.best_score,
             "best_epoch": state.best_epoch, "stale": state.stale, "stopped": state.stopped,
             "history": state.history, "wall_seconds": state.wall_seconds, "best": self.best,
         }, self.out / "last.pt")
@@ -257,6 +267,8 @@ class Trainer:
         self.scaler.scale(total).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.average is not None:
+            self.average.update_parameters(self.stream)
         if self.critic_optimizer is not None:
             self._critic_step(student, teachers, batch.mask)
         return {name: float(value) for name, value in parts.items()}
@@ -272,8 +284,9 @@ class Trainer:
     def _diagnose(self) -> dict[str, Any]:
         """What each term does to the student, on one fixed training batch (the first ``batch_size`` videos, epoch-0
         crops, training mode): every term's value, the norm of its weighted gradient at the filter output H and its
-        share of their sum, the mean L2 norm of H's valid snippets; and per-frame mAP on a fixed training subset (as
-        many videos as validation) beside validation mAP, so overfitting and collapse can be told apart.
+        share of their sum, the mean L2 norm of H's valid snippets; and per-frame mAP of the validated stream on a
+        fixed training subset (as many videos as validation) beside validation mAP, so overfitting and collapse can be
+        told apart.
 
         Runs under a forked RNG: reading the diagnostics never changes the training run."""
         data = self.diagnostic_batch
@@ -293,7 +306,7 @@ class Trainer:
                 grads[name] = 0.0 if grad is None else float(grad.norm())
         h_norm = student.features.detach().norm(dim=1)[batch.mask[:, 0] > 0].mean()
         total = sum(grads.values())
-        train_subset, _, _ = validation_metrics(self.stream, self.train_subset, self.modality, self.ctx.device,
+        train_subset, _, _ = validation_metrics(self.evaluated, self.train_subset, self.modality, self.ctx.device,
                                                 self.training.eval_batch_size)
         return {"terms": {name: float(value.detach()) for name, (_, value) in parts.items()},
                 "grad_norm": grads, "grad_share": {n: (g / total if total > 0 else 0.0) for n, g in grads.items()},
@@ -329,7 +342,7 @@ class Trainer:
                 epoch_start = time.perf_counter()
                 train_parts = self._train_epoch(state.epoch)
                 diagnostics = self._diagnose() if self.ctx.is_main else None
-                val, scores, targets = validation_metrics(self.stream, self.val_items, self.modality,
+                val, scores, targets = validation_metrics(self.evaluated, self.val_items, self.modality,
                                                           self.ctx.device, self.training.eval_batch_size)
                 score = distributed.broadcast_value(val["mAP"] if math.isfinite(val["mAP"]) else -val["loss"],
                                                     self.ctx)
@@ -339,7 +352,7 @@ class Trainer:
                     if improved:
                         state.best_score, state.best_epoch, state.stale = score, state.epoch, 0
                         if self.ctx.is_main:
-                            self.best = self.best_checkpoint(self.stream, {"epoch": state.epoch, **val}, scores, targets)
+                            self.best = self.best_checkpoint(self.evaluated, {"epoch": state.epoch, **val}, scores, targets)
                     else:
                         state.stale += 1
                     self.scheduler.step(score)
@@ -364,6 +377,8 @@ class Trainer:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         self.scaler.load_state_dict(saved["scaler"])
+        if self.average is not None:
+            self.average.load_state_dict(saved["average"])
         if self.critic_optimizer is not None and saved["critic_optimizer"] is not None:
             self.critic_optimizer.load_state_dict(saved["critic_optimizer"])
         _set_rng_state(saved["rng"])
