@@ -240,7 +240,11 @@ def test_the_sparse_grid_expands_into_softmax_runs_scored_by_event_map(tmp_path)
     tasks = plan(grid, tmp_path)
     assert grid.metric == "event" and grid.metric_name == "event_mAP@0.1:0.5"
     assert {t.config.dataset.head for t in tasks} == {"softmax"} and {t.seed for t in tasks} == {0, 1, 2, 3, 4}
-    assert len(tasks) == 5 * (2 + 13)  # per seed: the teacher, vanilla RGB and 13 student variants
+    assert len(tasks) == 5 * (2 + 15)  # per seed: the teacher, vanilla RGB and 15 student variants
+    today = {t.variant.name: t.config for t in tasks if t.variant is not None and t.variant.group == "today's defaults"}
+    vanilla = next(t.config for t in tasks if t.kind == "vanilla")
+    assert today["vanilla RGB, dropout 0.7"].training == vanilla.training  # the vanilla optimiser, restated
+    assert {c.stream.dropout for c in today.values()} == {0.7} and vanilla.stream.dropout == 0.5
 
 
 def test_probe_separates_an_informative_modality_from_noise(tmp_path, capsys):
