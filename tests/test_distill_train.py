@@ -174,11 +174,33 @@ def test_sparse_dataset_softmax_head(tmp_path):
     _, meta = load_stream(result.checkpoint)
     assert meta.head == "softmax" and meta.thresholds is None
     assert _series(result, "cls")[-1] < _series(result, "cls")[0]
-    # the selected epoch is the first with the best validation mAP, and best.pt holds that epoch's metrics
-    maps = {e["epoch"]: e["validation"]["mAP"] for e in result.history}
-    best = max(maps.values())
-    assert result.best_validation["mAP"] == best and result.best_epoch == min(e for e, m in maps.items() if m == best)
-    assert meta.info["epoch"] == result.best_epoch and meta.info["validation"]["mAP"] == best
+    # selection on validation per-frame mAP (the default): the selected epoch is the first with the best one, and
+    # best.pt holds that epoch's metrics; a softmax head also records validation event mAP
+    _assert_selected_on(result, "mAP")
+    assert meta.info["epoch"] == result.best_epoch and set(meta.info["validation"]) == {"loss", "mAP", "event_mAP"}
+    record = json.loads(result.record.read_text())
+    assert record["selection"] == {"metric": "frame", "tiou": [0.1, 0.5]}   # the PKU-MMD protocol's tIoUs
+
+
+def _assert_selected_on(result, key):
+    scores = {e["epoch"]: e["validation"][key] for e in result.history}
+    best = max(scores.values())
+    assert result.best_validation[key] == best and result.best_epoch == min(e for e, m in scores.items() if m == best)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_selection_on_event_map_for_either_head(tmp_path, sparse):
+    """training.selection event: the selected epoch is the first with the best validation event mAP, over the
+    protocol's tIoUs (PKU-MMD: 0.1, 0.5) or 0.1-0.5 (a frame protocol names none)."""
+    store, annotations = make_store(tmp_path, videos=12, sparse=sparse)
+    cfg = TeacherConfig(dataset=dataset_config(sparse=sparse), features=str(store), annotations=[str(annotations)],
+                        modality="pose", stream=STREAM, training={**TRAINING, "epochs": 4, "selection": "event"},
+                        out=str(tmp_path / "t"))
+    result = train_teacher(cfg)
+    _assert_selected_on(result, "event_mAP")
+    assert all(np.isfinite(e["validation"]["event_mAP"]) for e in result.history)
+    record = json.loads(result.record.read_text())
+    assert record["selection"] == {"metric": "event", "tiou": [0.1, 0.5] if sparse else [0.1, 0.2, 0.3, 0.4, 0.5]}
 
 
 def test_teacher_of_another_dataset_is_refused(data, teacher, tmp_path):

@@ -13,9 +13,11 @@ from synthetic_features import dataset_config, make_store
 from augrgb.annotations import Annotations, Segment, VideoAnnotation
 from augrgb.core.errors import InputError
 from augrgb.core.grid import SnippetGrid
+from augrgb.distill.data import VideoItem
 from augrgb.distill.settings import TeacherConfig
 from augrgb.distill.train import train_teacher
-from augrgb.evaluate.checkpoints import evaluate_checkpoints, evaluate_streams, event_scores
+from augrgb.distill.validation import EventTarget, event_scores
+from augrgb.evaluate.checkpoints import evaluate_checkpoints, evaluate_streams
 
 TIMING = SnippetGrid(16.0, 16, 16)  # snippet t covers [t, t + 1) s
 
@@ -31,6 +33,20 @@ def softmax_probs(active: slice, label: int = 0) -> np.ndarray:
     probs[active] = 0.05
     probs[active, label] = 0.9
     return probs
+
+
+def test_validation_event_target_averages_over_tiou():
+    """EventTarget (the trainer's event mAP): the mean over its tIoUs of event_scores on the items' logits, with each
+    video's duration from its item; NaN when the videos hold no instance."""
+    ann = Annotations(["a", "b"], {"v": VideoAnnotation("v", None, "validation", [Segment(0, 2.0, 5.9)])})
+    item = VideoItem("v", {}, np.zeros(10, dtype=np.int64), 10, duration=10.0)
+    target = EventTarget.of(ann, [item], TIMING, (0.1, 0.5))
+    assert target.annotations.videos["v"].duration == 10.0
+    # snippets 5..8: a hit at tIoU 0.1 only (see below), so the mean over (0.1, 0.5) is 0.5
+    assert target.score([np.log(softmax_probs(slice(5, 9)))], [item], "softmax", 2) == pytest.approx(0.5)
+    assert target.score([np.log(softmax_probs(slice(2, 6)))], [item], "softmax", 2) == pytest.approx(1.0)
+    empty = Annotations(["a", "b"], {"v": VideoAnnotation("v", None, "validation", [])})
+    assert np.isnan(EventTarget.of(empty, [item], TIMING, (0.5,)).score([np.zeros((10, 3))], [item], "softmax", 2))
 
 
 def test_event_scores_of_hand_made_probabilities():

@@ -27,7 +27,8 @@ class DatasetConfig(BaseModel):
     num_classes: int = Field(ge=1, description="number of action classes K (without background)")
     head: Literal["sigmoid", "softmax"] = Field(description="sigmoid: dense, concurrent actions; softmax: sparse, + background")
     protocol: Literal["per-frame", "charades", "pku-mmd", "thumos14", "activitynet"] = Field(
-        description="the official test protocol of the dataset (augrgb evaluate); validation always uses per-frame mAP")
+        description="the official test protocol of the dataset (augrgb evaluate); its tIoUs are those of event-mAP "
+                    "model selection (training.selection)")
     annotation_format: str = Field("auto", description="reader name for augrgb.annotations.read_annotations")
     annotation_options: dict[str, Any] = Field(default_factory=dict, description="reader options (label_base, time_unit, fps, ...)")
     train_subset: str = Field("training", description="annotation subset trained on (validation is carved from it)")
@@ -78,6 +79,10 @@ class TrainingConfig(BaseModel):
     ema: float | None = Field(None, gt=0, lt=1, description="decay of an exponential moving average of the weights, "
                               "updated after every step; validation, model selection and best.pt then use the "
                               "average (None = off)")
+    selection: Literal["frame", "event"] = Field(
+        "frame", description="validation metric behind model selection, the LR schedule and early stopping: frame = "
+        "per-frame mAP on the snippet grid; event = event mAP averaged over the dataset protocol's tIoUs (0.1-0.5 "
+        "for frame protocols); docs/results.md measures both on the sparse benchmark")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="learning-rate factor when validation mAP stops improving")
     lr_patience: int = Field(5, ge=0, description="epochs without validation improvement before the LR is cut")
     early_stopping: int | None = Field(15, ge=1, description="stop after this many epochs without improvement; None = off")

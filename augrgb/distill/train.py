@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import yaml
 
-from augrgb.annotations import carve_validation
+from augrgb.annotations import Annotations, carve_validation
 from augrgb.core.errors import InputError
 from augrgb.core.files import sweep_temporaries, write_text_atomic
 from augrgb.core.locks import FolderLock
@@ -25,7 +25,8 @@ from augrgb.distill.data import FeatureSource, VideoItem, feature_settings, load
 from augrgb.distill.losses import ObjectiveConfig
 from augrgb.distill.settings import RunConfig, StudentConfig, TeacherConfig
 from augrgb.distill.trainer import Phase, RunResult, Teacher, Trainer, seed_everything
-from augrgb.distill.validation import dense_thresholds
+from augrgb.distill.validation import EventTarget, dense_thresholds
+from augrgb.metrics import EVENT_TIOU, THUMOS14_TIOU
 from augrgb.models.checkpoint import load_stream, stream_payload
 from augrgb.models.stream import Stream
 
@@ -102,6 +103,19 @@ def _check_teacher(teacher: Teacher, classes: list[str], head: str, items: Seque
                                     f"the store's have {data_grid[key]}")
 
 
+def _selection(cfg: RunConfig, val_ann: Annotations, val_items: Sequence[VideoItem],
+               grid: SnippetGrid) -> tuple[str, EventTarget | None]:
+    """The model-selection metric (``training.selection``) and the event-mAP target of the validation videos:
+    given whenever the head is softmax or the selection is event, so sparse run records carry both mAPs. Its
+    tIoUs are the dataset protocol's (0.1-0.5 for frame protocols)."""
+    dataset = cfg.dataset
+    selection = cfg.training.selection
+    if selection == "frame" and dataset.head == "sigmoid":
+        return selection, None
+    tiou = EVENT_TIOU.get(dataset.protocol, THUMOS14_TIOU)
+    return selection, EventTarget.of(val_ann, val_items, grid, tiou)
+
+
 def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase], resume: bool,
          progress: bool) -> RunResult:
     ctx = distributed.setup(cfg.device)
@@ -134,6 +148,7 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase]
                         cfg.stream.dropout, cfg.stream.filter_options)
         torch.manual_seed(int(np.random.SeedSequence([cfg.seed, ctx.rank]).generate_state(1)[0]))  # dropout per rank
         features = feature_settings(train_items, cfg.modality)
+        selection, events = _selection(cfg, val_ann, val_items, SnippetGrid.of(features, source=cfg.features))
         teacher_info = [{"path": t.meta.path, "sha256": t.meta.sha256, "modality": t.modality} for t in teachers]
         info = {"role": kind, "dataset": dataset.name, "seed": cfg.seed, "teachers": teacher_info,
                 "objective": getattr(cfg, "objective", ObjectiveConfig(terms={})).model_dump(mode="json")}
@@ -148,6 +163,7 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase]
 
         header = {"kind": kind, "config": cfg.model_dump(mode="json"), "objective": info["objective"],
                   "teachers": teacher_info,
+                  "selection": {"metric": selection, "tiou": None if events is None else list(events.tiou)},
                   "world_size": ctx.world_size, "device": str(ctx.device),
                   "data": {"train_videos": len(train_items), "validation_videos": len(val_items),
                            "skipped": train_report.skipped + val_report.skipped, "features": features}}
@@ -156,7 +172,7 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase]
             write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
         trainer = Trainer(stream=stream, modality=cfg.modality, teachers=teachers, phases=phases,
                           head=dataset.head, num_classes=dataset.num_classes, train_items=train_items,
-                          val_items=val_items, training=cfg.training, seed=cfg.seed, amp=cfg.amp, ctx=ctx, out=out,
+                          val_items=val_items, events=events, selection=selection, training=cfg.training, seed=cfg.seed, amp=cfg.amp, ctx=ctx, out=out,
                           best_checkpoint=best_checkpoint, record_header=header, fingerprint=_fingerprint(cfg, teachers),
                           progress=progress)
         return trainer.run(resume)

@@ -37,7 +37,7 @@ from augrgb.distill.data import Batch, ShardedBatchSampler, SnippetDataset, Vide
 from augrgb.distill.distributed import DistContext
 from augrgb.distill.losses import DistillationObjective, ObjectiveConfig
 from augrgb.distill.records import RunRecord, ScalarLogger, peak_memory
-from augrgb.distill.validation import validation_metrics
+from augrgb.distill.validation import SELECTION_KEYS, EventTarget, validation_metrics
 from augrgb.models.checkpoint import STATE_FORMAT, StreamCheckpoint, load_safe
 from augrgb.models.stream import Stream, StreamOutput
 
@@ -139,11 +139,13 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 class Trainer:
-    """Runs the phases of one run on ``train``/``val`` items; only rank 0 writes into ``out``."""
+    """Runs the phases of one run on ``train``/``val`` items; only rank 0 writes into ``out``. Validation also
+    scores event mAP when ``events`` is given; ``selection`` (frame or event) says which mAP selects."""
 
     def __init__(self, *, stream: Stream, modality: str, teachers: Sequence[Teacher], phases: Sequence[Phase],
                  head: str, num_classes: int, train_items: Sequence[VideoItem], val_items: Sequence[VideoItem],
-                 training: Any, seed: int, amp: bool, ctx: DistContext, out: str | Path,
+                 events: EventTarget | None, selection: str, training: Any, seed: int, amp: bool, ctx: DistContext,
+                 out: str | Path,
                  best_checkpoint: Callable[[Stream, dict[str, Any], np.ndarray, np.ndarray], dict[str, Any]],
                  record_header: dict[str, Any], fingerprint: dict[str, Any], progress: bool = False) -> None:
         self.stream, self.modality, self.teachers, self.phases = stream, modality, list(teachers), list(phases)
@@ -151,6 +153,7 @@ class Trainer:
         self.ctx, self.out, self.best_checkpoint, self.progress = ctx, Path(out), best_checkpoint, progress
         self.best: dict[str, Any] | None = None  # the best stream checkpoint so far (rank 0), saved in last.pt
         self.train_items, self.val_items = list(train_items), list(val_items)
+        self.events, self.selection = events, selection
         self.fingerprint = fingerprint
         self.dtype = amp_dtype(ctx.device, amp)
         modalities = list(dict.fromkeys([modality, *(t.modality for t in teachers)]))
@@ -343,9 +346,9 @@ class Trainer:
                 train_parts = self._train_epoch(state.epoch)
                 diagnostics = self._diagnose() if self.ctx.is_main else None
                 val, scores, targets = validation_metrics(self.evaluated, self.val_items, self.modality,
-                                                          self.ctx.device, self.training.eval_batch_size)
-                score = distributed.broadcast_value(val["mAP"] if math.isfinite(val["mAP"]) else -val["loss"],
-                                                    self.ctx)
+                                                          self.ctx.device, self.training.eval_batch_size, self.events)
+                selected = val[SELECTION_KEYS[self.selection]]
+                score = distributed.broadcast_value(selected if math.isfinite(selected) else -val["loss"], self.ctx)
                 improved = False
                 if phase.selects:
                     improved = score > state.best_score
@@ -396,8 +399,9 @@ class Trainer:
                        h_norm=diagnostics["h_norm"], **{"train_subset/mAP": diagnostics["train_subset"]["mAP"]})
         self.logger.scalars(scalars, entry["epoch"])
         val = entry["validation"]
-        log.info("epoch %d [%s] train %s | validation loss %.4f mAP %.4f%s", entry["epoch"], entry["stage"],
-                 " ".join(f"{k} {v:.4f}" for k, v in entry["train"].items()), val["loss"], val["mAP"],
+        event = f" event mAP {val['event_mAP']:.4f}" if "event_mAP" in val else ""
+        log.info("epoch %d [%s] train %s | validation loss %.4f mAP %.4f%s%s", entry["epoch"], entry["stage"],
+                 " ".join(f"{k} {v:.4f}" for k, v in entry["train"].items()), val["loss"], val["mAP"], event,
                  " *" if entry["improved"] else "")
 
     def _finish(self, state: RunState) -> None:

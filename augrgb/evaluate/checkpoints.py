@@ -4,28 +4,19 @@ RGB / teacher / two-stream comparison, and :func:`evaluate_streams`, behind ``au
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from augrgb.annotations import Annotations, num_frames_at, read_annotations
+from augrgb.annotations import read_annotations
 from augrgb.core.errors import InputError
-from augrgb.core.grid import SnippetGrid
-from augrgb.detect.intervals import DECODERS
 from augrgb.distill.data import FeatureSource, load_videos
 from augrgb.distill.distributed import resolve_device
-from augrgb.distill.validation import class_scores, predict_logits
-from augrgb.metrics import activitynet_event_map, frame_map_from_scores
-from augrgb.metrics.detections import Detection
+from augrgb.distill.validation import class_scores, event_scores, predict_logits, with_item_durations
+from augrgb.metrics import frame_map_from_scores
 from augrgb.models.checkpoint import load_stream
 from augrgb.models.stream import two_stream_logits
-
-EVENT_DECODERS = {"softmax": "sparse", "sigmoid": "multi-threshold"}
-"""Interval decoder (``augrgb.detect.intervals.DECODERS``) per head for event mAP: fused rows have no
-per-class thresholds, so dense heads use the threshold-free multi-threshold decoder."""
 
 
 def _row_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]]) -> dict[str, list[str]]:
@@ -40,21 +31,6 @@ def _row_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]]) -> d
     return out
 
 
-def event_scores(probabilities: Mapping[str, np.ndarray], head: str, num_classes: int, ann: Annotations,
-                 grid: SnippetGrid, tiou: Sequence[float]) -> dict[str, float]:
-    """``{"mAP@t": ActivityNet event mAP}`` at each ``tiou`` of the intervals :data:`EVENT_DECODERS` finds in
-    per-video snippet probabilities ``(T, K)`` (sigmoid) or ``(T, K + 1)`` (softmax, background last)."""
-    decoder = DECODERS.build(EVENT_DECODERS[head])
-    detections = []
-    for video_id, probs in probabilities.items():
-        frames = max(1, num_frames_at(ann.videos[video_id].duration, grid.fps))
-        background = probs[:, num_classes] if head == "softmax" else None
-        for d in decoder(probs[:, :num_classes], replace(grid, frames=frames), background):
-            detections.append(Detection(video_id, d.label, d.start, d.end, d.score))
-    result = activitynet_event_map(ann, detections, tiou)
-    return {f"mAP@{t:g}": float(m) for t, m in zip(result.tiou, result.mAP)}
-
-
 def evaluate_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]], features: str | Path,
                          annotations: str | Path, *, fmt: str = "auto", subset: str = "testing",
                          annotation_options: dict[str, Any] | None = None, metric: str = "auto",
@@ -64,7 +40,7 @@ def evaluate_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]], 
 
     A row is one checkpoint, or several whose logits are averaged (the paper's two-stream fusion).
     ``metric``: ``frame`` is per-frame mAP at the ground-truth frame rate; ``event`` is ActivityNet
-    event mAP at each ``tiou`` of intervals decoded by :data:`EVENT_DECODERS`; ``auto`` takes frame
+    event mAP at each ``tiou`` of intervals decoded by :data:`augrgb.distill.validation.EVENT_DECODERS`; ``auto`` takes frame
     for sigmoid heads and event for softmax heads. Each checkpoint is loaded and run once. A video
     without a duration in the annotations gets it from its features. Returns ``{"subset", "videos",
     "skipped", "metric", "columns", "rows": [{"name", "checkpoints", "modality", "scores": {column: value}}]}``.
@@ -87,7 +63,7 @@ def evaluate_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]], 
     grid = ref.grid
     modalities = list(dict.fromkeys(meta.modality for _, meta in streams.values()))
     items, report = load_videos(FeatureSource(features, grid), ann, modalities, head, progress=progress)
-    ann = Annotations(ann.classes, {i.video_id: replace(ann.videos[i.video_id], duration=i.duration) for i in items})
+    ann = with_item_durations(ann, items)
     if metric == "event" and not any(v.segments for v in ann.videos.values()):
         raise InputError(annotations, f"the {len(items)} '{subset}' video(s) with features hold no action instance: "
                                       "event mAP is undefined (a larger benchmark or another seed has some)")

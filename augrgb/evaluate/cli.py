@@ -16,10 +16,8 @@ from augrgb.evaluate.benchmarks import (
     evaluate_pku_mmd,
     evaluate_thumos14,
 )
-from augrgb.metrics import ACTIVITYNET_TIOU, PKU_MMD_TIOU, THUMOS14_TIOU
+from augrgb.metrics import EVENT_TIOU
 from augrgb.metrics.frame import FrameAverage, FrameRule
-
-DEFAULT_TIOU = {"activitynet": ACTIVITYNET_TIOU, "pku-mmd": PKU_MMD_TIOU, "thumos14": THUMOS14_TIOU}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "thumos14: --gt folder of <Class>_<subset>.txt files, --pred 'video start end class_id score' file."
         ),
     )
-    event.add_argument("--protocol", required=True, choices=sorted(DEFAULT_TIOU), help="which official protocol to reproduce")
+    event.add_argument("--protocol", required=True, choices=sorted(EVENT_TIOU), help="which official protocol to reproduce")
     event.add_argument("--gt", required=True, help="ground truth: JSON file (activitynet) or folder (pku-mmd, thumos14)")
     event.add_argument("--pred", required=True, help="predictions: results JSON (activitynet), folder (pku-mmd) or file (thumos14)")
     event.add_argument(
@@ -171,7 +169,7 @@ def _run_frame_map(args: argparse.Namespace) -> int:
 
 
 def _run_event_map(args: argparse.Namespace) -> int:
-    tiou = args.tiou if args.tiou else DEFAULT_TIOU[args.protocol]
+    tiou = args.tiou if args.tiou else EVENT_TIOU[args.protocol]
     if args.protocol == "activitynet":
         return _report(lambda: evaluate_activitynet(args.gt, args.pred, tiou, args.subset, args.classes), args.json)
     if args.protocol == "thumos14":

@@ -149,6 +149,18 @@ def gradient_table(records: Sequence[dict[str, Any]], grid: Grid, teacher: str) 
     return _table(["group", "variant", *(f"{t} (%)" for t in terms)], rows)
 
 
+VALIDATION_LABELS = {"frame": "per-frame mAP", "event": "event mAP (the dataset protocol's tIoUs)"}
+
+
+def validation_label(records: Iterable[dict[str, Any]]) -> str:
+    """What validation scores are: what model selection saw, per-frame or event mAP (``training.selection``);
+    records from before event selection existed say nothing and were per-frame."""
+    metrics = sorted({r.get("validation_metric") or "frame" for r in records if r.get("validation") is not None})
+    if len(metrics) == 1:
+        return VALIDATION_LABELS[metrics[0]]
+    return "model-selection mAP (per-frame; event mAP for the runs selected on it)"
+
+
 def render(records: Sequence[dict[str, Any]], grid: Grid, split: str = "test", per_seed: bool = False) -> str:
     """Every table of ``grid`` from ``records`` (Markdown), in the order of the paper, on the ``split`` (test: the
     reported numbers; validation: what settings are chosen on), each seed's score after the mean if ``per_seed``."""
@@ -157,8 +169,7 @@ def render(records: Sequence[dict[str, Any]], grid: Grid, split: str = "test", p
     groups = list(dict.fromkeys(v.group for v in grid.variants))
     seeds = sorted({r["seed"] for r in records})
     where = "Test-subset" if split == "test" else "Validation (carved from training, per seed)"
-    # validation scores are what model selection saw: the trainer's per-frame mAP, whatever the grid's metric
-    metric = grid.metric_label if split == "test" else "per-frame mAP"
+    metric = grid.metric_label if split == "test" else validation_label(records)
     parts = [f"{where} {metric} (%), mean ± std over seeds {', '.join(map(str, seeds))}"
              + (" (then each seed's score, in seed order)." if per_seed else "."),
              "## Main table", main_table(stats, teachers, grid.filter, [v.name for v in grid.variants

@@ -57,11 +57,15 @@ def _record(task: Task, group: str, name: str, score: dict[str, Any], metric: st
             "metric": metric, "score": score["mAP"], **scores, "run": str(task.out), **extra}
 
 
-def best_validation(run: Path) -> float | None:
-    """The validation mAP at a finished run's selected epoch (what model selection saw), or None."""
+def best_validation(run: Path) -> tuple[float | None, str]:
+    """``(score, metric)``: what model selection saw at a finished run's selected epoch (None if nothing was
+    selected) and by which metric, ``frame`` or ``event`` (records written before event selection: frame)."""
+    from augrgb.distill.validation import SELECTION_KEYS
+
     record = json.loads((run / "run.json").read_text())
+    metric = (record.get("selection") or {}).get("metric", "frame")
     best = next((e for e in record.get("epochs", []) if e.get("epoch") == record.get("best_epoch")), None)
-    return None if best is None else best["validation"]["mAP"]
+    return (None if best is None else best["validation"][SELECTION_KEYS[metric]]), metric
 
 
 def gradient_shares(run: Path) -> dict[str, float] | None:
@@ -89,15 +93,16 @@ def score(task: Task, teachers: dict[str, Path], grid: Grid) -> list[dict[str, A
         result = evaluate_streams(task.out / "best.pt", [teachers[teacher] / "best.pt"], grid.features,
                                   grid.annotations, metric=grid.metric, tiou=grid.tiou)
         rows = {row["stream"]: row for row in result["rows"]}
-        own, metric = best_validation(task.out), grid.metric_name
+        (own, selected), metric = best_validation(task.out), grid.metric_name
         if task.kind == "student":
             records.append(_record(task, task.variant.group, task.variant.name, rows["RGB"], metric, validation=own,
-                                   grad_share=gradient_shares(task.out)))
+                                   validation_metric=selected, grad_share=gradient_shares(task.out)))
         else:
             one = Task(task.kind, task.filter, task.seed, task.out, None, teacher=teacher)
-            records += [_record(one, "main", "vanilla", rows["RGB"], metric, validation=own),
+            teacher_val, teacher_selected = best_validation(teachers[teacher])
+            records += [_record(one, "main", "vanilla", rows["RGB"], metric, validation=own, validation_metric=selected),
                         _record(one, "main", "teacher", rows["teacher"], metric, teacher_run=str(teachers[teacher]),
-                                validation=best_validation(teachers[teacher])),
+                                validation=teacher_val, validation_metric=teacher_selected),
                         _record(one, "main", "two-stream", rows["two-stream"], metric, validation=None)]
     return records
 

@@ -32,9 +32,13 @@ from augrgb.metrics.frame import (
 from augrgb.metrics.pku_mmd import PKU_MMD_TIOU, PkuMmdResult, pku_average_precision, pku_mmd_event_map
 from augrgb.metrics.thumos14 import THUMOS14_TIOU, thumos14_event_map
 
+EVENT_TIOU = {"activitynet": ACTIVITYNET_TIOU, "pku-mmd": PKU_MMD_TIOU, "thumos14": THUMOS14_TIOU}
+"""The tIoU thresholds each official event protocol averages over."""
+
 __all__ = [
     "ACTIVITYNET_TIOU",
     "CHARADES_POINTS",
+    "EVENT_TIOU",
     "PKU_MMD_TIOU",
     "THUMOS14_TIOU",
     "CharadesResult",

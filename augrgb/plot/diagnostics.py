@@ -52,9 +52,11 @@ def plot_diagnostics(out: str | Path, run: str | Path, title: str | None = None)
     ax.plot(x, [d["h_norm"] for d in diag], color="black")
     ax.set_title("mean norm of H (training batch)")
     ax = axes[1, 1]
-    ax.plot(x, [100 * d["train_subset"]["mAP"] for d in diag], label="training subset")
-    ax.plot(x, [100 * e["validation"]["mAP"] for e in epochs], label="validation")
-    ax.set_title("per-frame mAP (%)")
+    ax.plot(x, [100 * d["train_subset"]["mAP"] for d in diag], label="training subset, per-frame")
+    ax.plot(x, [100 * e["validation"]["mAP"] for e in epochs], label="validation, per-frame")
+    if all("event_mAP" in e["validation"] for e in epochs):   # sparse heads: the event mAP selection may use
+        ax.plot(x, [100 * e["validation"]["event_mAP"] for e in epochs], label="validation, event", linestyle="--")
+    ax.set_title("mAP (%)")
     for a in axes.flat:
         a.set_xlabel("epoch")
     axes[0, 0].legend(fontsize="small")
