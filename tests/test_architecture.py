@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "augrgb"
 
-LAYERS = ["core", "annotations", "models", "metrics", "extract", "distill", "detect", "evaluate", "synth",
+LAYERS = ["core", "annotations", "models", "metrics", "extract", "detect", "distill", "evaluate", "synth",
           "experiments", "plot", "demo", "cli"]
 """Bottom to top: a module may import its own layer and the ones before it, never one after it."""
 

@@ -144,10 +144,10 @@ class Trainer:
 
     def __init__(self, *, stream: Stream, modality: str, teachers: Sequence[Teacher], phases: Sequence[Phase],
                  head: str, num_classes: int, train_items: Sequence[VideoItem], val_items: Sequence[VideoItem],
-                 events: EventTarget | None, selection: str, training: Any, seed: int, amp: bool, ctx: DistContext,
-                 out: str | Path,
+                 training: Any, seed: int, amp: bool, ctx: DistContext, out: str | Path,
                  best_checkpoint: Callable[[Stream, dict[str, Any], np.ndarray, np.ndarray], dict[str, Any]],
-                 record_header: dict[str, Any], fingerprint: dict[str, Any], progress: bool = False) -> None:
+                 record_header: dict[str, Any], fingerprint: dict[str, Any], events: EventTarget | None = None,
+                 selection: str = "frame", progress: bool = False) -> None:
         self.stream, self.modality, self.teachers, self.phases = stream, modality, list(teachers), list(phases)
         self.head, self.num_classes, self.training, self.seed = head, num_classes, training, seed
         self.ctx, self.out, self.best_checkpoint, self.progress = ctx, Path(out), best_checkpoint, progress
