@@ -172,9 +172,9 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase]
             write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
         trainer = Trainer(stream=stream, modality=cfg.modality, teachers=teachers, phases=phases,
                           head=dataset.head, num_classes=dataset.num_classes, train_items=train_items,
-                          val_items=val_items, events=events, selection=selection, training=cfg.training, seed=cfg.seed, amp=cfg.amp, ctx=ctx, out=out,
+                          val_items=val_items, training=cfg.training, seed=cfg.seed, amp=cfg.amp, ctx=ctx, out=out,
                           best_checkpoint=best_checkpoint, record_header=header, fingerprint=_fingerprint(cfg, teachers),
-                          progress=progress)
+                          events=events, selection=selection, progress=progress)
         return trainer.run(resume)
     finally:
         lock.release()

@@ -40,8 +40,8 @@ def evaluate_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]], 
 
     A row is one checkpoint, or several whose logits are averaged (the paper's two-stream fusion).
     ``metric``: ``frame`` is per-frame mAP at the ground-truth frame rate; ``event`` is ActivityNet
-    event mAP at each ``tiou`` of intervals decoded by :data:`augrgb.distill.validation.EVENT_DECODERS`; ``auto`` takes frame
-    for sigmoid heads and event for softmax heads. Each checkpoint is loaded and run once. A video
+    event mAP at each ``tiou`` of intervals decoded by :data:`augrgb.distill.validation.EVENT_DECODERS`;
+    ``auto`` takes frame for sigmoid heads and event for softmax heads. Each checkpoint is loaded and run once. A video
     without a duration in the annotations gets it from its features. Returns ``{"subset", "videos",
     "skipped", "metric", "columns", "rows": [{"name", "checkpoints", "modality", "scores": {column: value}}]}``.
     """

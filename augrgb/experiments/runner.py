@@ -100,7 +100,8 @@ def score(task: Task, teachers: dict[str, Path], grid: Grid) -> list[dict[str, A
         else:
             one = Task(task.kind, task.filter, task.seed, task.out, None, teacher=teacher)
             teacher_val, teacher_selected = best_validation(teachers[teacher])
-            records += [_record(one, "main", "vanilla", rows["RGB"], metric, validation=own, validation_metric=selected),
+            records += [_record(one, "main", "vanilla", rows["RGB"], metric, validation=own,
+                                validation_metric=selected),
                         _record(one, "main", "teacher", rows["teacher"], metric, teacher_run=str(teachers[teacher]),
                                 validation=teacher_val, validation_metric=teacher_selected),
                         _record(one, "main", "two-stream", rows["two-stream"], metric, validation=None)]
