@@ -100,6 +100,27 @@ def test_resume_gives_the_same_next_epoch(data, teacher):
     changed = dict(kw, stream={**STREAM, "hidden": 8})
     with pytest.raises(InputError, match="stream.hidden"):
         train_student(StudentConfig(**changed, out=str(root / "split")), [teacher.checkpoint], resume=True)
+    with pytest.raises(InputError, match="training.selection"):
+        train_student(StudentConfig(**dict(kw, training={**training, "selection": "event"}), out=str(root / "split")),
+                      [teacher.checkpoint], resume=True)
+
+
+def test_a_run_from_before_the_selection_option_resumes(data, teacher):
+    """last.pt written before training.selection existed has no such key: per-frame selection (the default, the
+    older behaviour) resumes it; event selection, which would change its course, is refused."""
+    root, common = data
+    training = {**TRAINING, "epochs": 1, "max_length": 12}
+    kw = dict(common, training=training, stream=STREAM, objective={"terms": TERMS})
+    out = root / "older"
+    train_student(StudentConfig(**kw, out=str(out)), [teacher.checkpoint])
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert "training.selection" not in state["fingerprint"]       # what an older version wrote, too
+    more = {**training, "epochs": 2}
+    with pytest.raises(InputError, match="training.selection"):
+        train_student(StudentConfig(**dict(kw, training={**more, "selection": "event"}), out=str(out)),
+                      [teacher.checkpoint], resume=True)
+    resumed = train_student(StudentConfig(**dict(kw, training=more), out=str(out)), [teacher.checkpoint], resume=True)
+    assert [e["epoch"] for e in resumed.history] == [1, 2]
 
 
 def test_weight_average_is_what_is_validated_selected_and_resumed(data, teacher):

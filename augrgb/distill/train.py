@@ -77,10 +77,17 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+# Options added after run folders existed, at the value that reproduces the older behaviour: left out of the
+# fingerprint at that value, so a run interrupted under the older version still resumes.
+LATER_OPTIONS = {"training.selection": "frame"}
+
+
 def _fingerprint(cfg: RunConfig, teachers: Sequence[Teacher]) -> dict[str, Any]:
-    """What must not change when a run is resumed: the config minus RESUMABLE_KEYS, the teachers' hashes."""
+    """What must not change when a run is resumed: the config minus RESUMABLE_KEYS (and LATER_OPTIONS at their
+    older behaviour), the teachers' hashes."""
     flat = _flatten(cfg.model_dump(mode="json"))
-    keep = {k: v for k, v in flat.items() if not any(k == r or k.startswith(f"{r}.") for r in RESUMABLE_KEYS)}
+    keep = {k: v for k, v in flat.items() if not any(k == r or k.startswith(f"{r}.") for r in RESUMABLE_KEYS)
+            and not (k in LATER_OPTIONS and v == LATER_OPTIONS[k])}
     keep["teacher_sha256"] = [t.meta.sha256 for t in teachers]
     return keep
 
