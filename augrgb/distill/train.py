@@ -110,17 +110,16 @@ def _check_teacher(teacher: Teacher, classes: list[str], head: str, items: Seque
                                     f"the store's have {data_grid[key]}")
 
 
-def _selection(cfg: RunConfig, val_ann: Annotations, val_items: Sequence[VideoItem],
-               grid: SnippetGrid) -> tuple[str, EventTarget | None]:
-    """The model-selection metric (``training.selection``) and the event-mAP target of the validation videos:
-    given whenever the head is softmax or the selection is event, so sparse run records carry both mAPs. Its
-    tIoUs are the dataset protocol's (0.1-0.5 for frame protocols)."""
+def _event_target(cfg: RunConfig, val_ann: Annotations, val_items: Sequence[VideoItem],
+                  grid: SnippetGrid) -> EventTarget | None:
+    """The event-mAP target of the validation videos: given whenever the head is softmax or model selection is on
+    event mAP (``training.selection``), so sparse run records carry both mAPs. Its tIoUs are the dataset
+    protocol's (0.1-0.5 for frame protocols)."""
     dataset = cfg.dataset
-    selection = cfg.training.selection
-    if selection == "frame" and dataset.head == "sigmoid":
-        return selection, None
+    if cfg.training.selection == "frame" and dataset.head == "sigmoid":
+        return None
     tiou = EVENT_TIOU.get(dataset.protocol, THUMOS14_TIOU)
-    return selection, EventTarget.of(val_ann, val_items, grid, tiou)
+    return EventTarget.of(val_ann, val_items, grid, tiou)
 
 
 def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase], resume: bool,
@@ -155,7 +154,8 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase]
                         cfg.stream.dropout, cfg.stream.filter_options)
         torch.manual_seed(int(np.random.SeedSequence([cfg.seed, ctx.rank]).generate_state(1)[0]))  # dropout per rank
         features = feature_settings(train_items, cfg.modality)
-        selection, events = _selection(cfg, val_ann, val_items, SnippetGrid.of(features, source=cfg.features))
+        selection = cfg.training.selection
+        events = _event_target(cfg, val_ann, val_items, SnippetGrid.of(features, source=cfg.features))
         teacher_info = [{"path": t.meta.path, "sha256": t.meta.sha256, "modality": t.modality} for t in teachers]
         info = {"role": kind, "dataset": dataset.name, "seed": cfg.seed, "teachers": teacher_info,
                 "objective": getattr(cfg, "objective", ObjectiveConfig(terms={})).model_dump(mode="json")}

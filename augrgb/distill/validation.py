@@ -47,11 +47,16 @@ def predict_logits(stream: Stream, items: Sequence[VideoItem], modality: str, de
     return out  # type: ignore[return-value]
 
 
+def head_probabilities(logits: np.ndarray, head: str) -> np.ndarray:
+    """Per-snippet probabilities of every output: ``(T, K)`` sigmoid, or ``(T, K + 1)`` softmax with the background
+    last, as the interval decoders read them."""
+    x = torch.from_numpy(np.asarray(logits, dtype=np.float32))
+    return (torch.sigmoid(x) if head == "sigmoid" else torch.softmax(x, dim=-1)).numpy()
+
+
 def class_scores(logits: np.ndarray, head: str, num_classes: int) -> np.ndarray:
     """Per-snippet class probabilities ``(T, K)`` for mAP and thresholds (background dropped)."""
-    x = torch.from_numpy(np.asarray(logits, dtype=np.float32))
-    probs = torch.sigmoid(x) if head == "sigmoid" else torch.softmax(x, dim=-1)
-    return probs[:, :num_classes].numpy()
+    return head_probabilities(logits, head)[:, :num_classes]
 
 
 def class_targets(labels: np.ndarray, head: str, num_classes: int) -> np.ndarray:
@@ -118,7 +123,7 @@ class EventTarget:
         present = {seg.label for v in self.annotations.videos.values() for seg in v.segments}
         if not present:
             return math.nan
-        probs = {item.video_id: class_scores(lg, head, lg.shape[1]) for item, lg in zip(items, logits)}
+        probs = {item.video_id: head_probabilities(lg, head) for item, lg in zip(items, logits)}
         detections = [d for d in decode_events(probs, head, num_classes, self.annotations, self.grid)
                       if d.label in present]
         return float(np.mean(activitynet_event_map(self.annotations, detections, self.tiou).mAP))

@@ -13,7 +13,13 @@ from augrgb.annotations import read_annotations
 from augrgb.core.errors import InputError
 from augrgb.distill.data import FeatureSource, load_videos
 from augrgb.distill.distributed import resolve_device
-from augrgb.distill.validation import class_scores, event_scores, predict_logits, with_item_durations
+from augrgb.distill.validation import (
+    class_scores,
+    event_scores,
+    head_probabilities,
+    predict_logits,
+    with_item_durations,
+)
 from augrgb.metrics import frame_map_from_scores
 from augrgb.models.checkpoint import load_stream
 from augrgb.models.stream import two_stream_logits
@@ -80,7 +86,7 @@ def evaluate_checkpoints(rows: Mapping[str, str | Path | Sequence[str | Path]], 
             scores = {item.video_id: class_scores(lg, head, k) for item, lg in zip(items, fused)}
             values = {"mAP": frame_map_from_scores(scores, ann, grid).mAP}
         else:
-            probs = {item.video_id: class_scores(lg, head, lg.shape[1]) for item, lg in zip(items, fused)}
+            probs = {item.video_id: head_probabilities(lg, head) for item, lg in zip(items, fused)}
             values = event_scores(probs, head, k, ann, grid, tiou)
         out_rows.append({"name": name, "checkpoints": row_paths,
                          "modality": "+".join(streams[p][1].modality for p in row_paths), "scores": values})
