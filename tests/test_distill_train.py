@@ -106,8 +106,9 @@ def test_resume_gives_the_same_next_epoch(data, teacher):
 
 
 def test_a_run_from_before_the_selection_option_resumes(data, teacher):
-    """last.pt written before training.selection existed has no such key: per-frame selection (the default, the
-    older behaviour) resumes it; event selection, which would change its course, is refused."""
+    """last.pt written before training.selection and training.schedule existed has no such keys: the defaults
+    (the older behaviour) resume it; event selection or a per-frame schedule, which would change its course, is
+    refused."""
     root, common = data
     training = {**TRAINING, "epochs": 1, "max_length": 12}
     kw = dict(common, training=training, stream=STREAM, objective={"terms": TERMS})
@@ -118,6 +119,11 @@ def test_a_run_from_before_the_selection_option_resumes(data, teacher):
     more = {**training, "epochs": 2}
     with pytest.raises(InputError, match="training.selection"):
         train_student(StudentConfig(**dict(kw, training={**more, "selection": "event"}), out=str(out)),
+                      [teacher.checkpoint], resume=True)
+    state.pop("monitor_best")                                     # nor training.schedule's best (older still)
+    torch.save(state, out / "last.pt")
+    with pytest.raises(InputError, match="training.schedule"):
+        train_student(StudentConfig(**dict(kw, training={**more, "schedule": "frame"}), out=str(out)),
                       [teacher.checkpoint], resume=True)
     resumed = train_student(StudentConfig(**dict(kw, training=more), out=str(out)), [teacher.checkpoint], resume=True)
     assert [e["epoch"] for e in resumed.history] == [1, 2]
@@ -200,7 +206,7 @@ def test_sparse_dataset_softmax_head(tmp_path):
     _assert_selected_on(result, "mAP")
     assert meta.info["epoch"] == result.best_epoch and set(meta.info["validation"]) == {"loss", "mAP", "event_mAP"}
     record = json.loads(result.record.read_text())
-    assert record["selection"] == {"metric": "frame", "tiou": [0.1, 0.5]}   # the PKU-MMD protocol's tIoUs
+    assert record["selection"] == {"metric": "frame", "tiou": [0.1, 0.5], "schedule": "selection"}  # PKU-MMD's tIoUs
 
 
 def _assert_selected_on(result, key):
@@ -221,7 +227,34 @@ def test_selection_on_event_map_for_either_head(tmp_path, sparse):
     _assert_selected_on(result, "event_mAP")
     assert all(np.isfinite(e["validation"]["event_mAP"]) for e in result.history)
     record = json.loads(result.record.read_text())
-    assert record["selection"] == {"metric": "event", "tiou": [0.1, 0.5] if sparse else [0.1, 0.2, 0.3, 0.4, 0.5]}
+    assert record["selection"] == {"metric": "event", "tiou": [0.1, 0.5] if sparse else [0.1, 0.2, 0.3, 0.4, 0.5],
+                                   "schedule": "selection"}
+
+
+def test_event_selection_with_the_schedule_on_per_frame_map(tmp_path):
+    """training.schedule frame: the LR schedule and early stopping follow validation per-frame mAP, so the run
+    takes the same course as one selecting on per-frame mAP (same LRs, losses, validation, stopping epoch), while
+    the selected epoch is the first with the best validation event mAP."""
+    store, annotations = make_store(tmp_path, videos=12, sparse=True)
+    training = {**TRAINING, "epochs": 12, "lr_patience": 0, "early_stopping": 4}
+
+    def run(name, **options):
+        return train_teacher(TeacherConfig(dataset=dataset_config(sparse=True), features=str(store),
+                                           annotations=[str(annotations)], modality="pose", stream=STREAM,
+                                           training={**training, **options}, out=str(tmp_path / name)))
+
+    frame = run("frame")
+    decoupled = run("decoupled", selection="event", schedule="frame")
+    lrs = [e["lr"] for e in frame.history]
+    assert len(set(lrs)) > 1                                   # the schedule did act, so following it is tested
+    assert [e["lr"] for e in decoupled.history] == lrs
+    for a, b in zip(frame.history, decoupled.history, strict=True):   # the same stopping epoch, too
+        assert a["train"] == b["train"] and a["validation"] == b["validation"]
+    _assert_selected_on(frame, "mAP")
+    _assert_selected_on(decoupled, "event_mAP")
+    assert decoupled.best_epoch != frame.best_epoch           # this case tells the two metrics apart
+    record = json.loads(decoupled.record.read_text())
+    assert record["selection"] == {"metric": "event", "tiou": [0.1, 0.5], "schedule": "frame"}
 
 
 def test_teacher_of_another_dataset_is_refused(data, teacher, tmp_path):

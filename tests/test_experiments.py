@@ -240,7 +240,7 @@ def test_the_sparse_grid_expands_into_softmax_runs_scored_by_event_map(tmp_path)
     tasks = plan(grid, tmp_path)
     assert grid.metric == "event" and grid.metric_name == "event_mAP@0.1:0.5"
     assert {t.config.dataset.head for t in tasks} == {"softmax"} and {t.seed for t in tasks} == {0, 1, 2, 3, 4}
-    assert len(tasks) == 5 * (2 + 23)  # per seed: the teacher, vanilla RGB and 23 student variants
+    assert len(tasks) == 5 * (2 + 27)  # per seed: the teacher, vanilla RGB and 27 student variants
     group = {}
     for t in tasks:
         if t.variant is not None and t.seed == 0:
@@ -249,8 +249,10 @@ def test_the_sparse_grid_expands_into_softmax_runs_scored_by_event_map(tmp_path)
     # the published tables pin the earlier dropout; only the rows that say so select on event mAP
     assert vanilla.stream.dropout == 0.5
     for t in tasks:
-        says = t.variant is not None and (t.variant.group == "event-mAP selection" or "event" in t.variant.name)
+        says = t.variant is not None and ("event" in t.variant.group or "event" in t.variant.name)
         assert t.config.training.selection == ("event" if says else "frame"), t.out
+        paced = t.variant is not None and t.variant.group == "event selection, per-frame schedule"
+        assert t.config.training.schedule == ("frame" if paced else "selection"), t.out
     dropout = group["dropout 0.7"]
     assert dropout["vanilla RGB, dropout 0.7"].training == vanilla.training  # the vanilla optimiser, restated
     assert {c.stream.dropout for c in dropout.values()} == {0.7}
@@ -260,11 +262,12 @@ def test_the_sparse_grid_expands_into_softmax_runs_scored_by_event_map(tmp_path)
     twins = {"vanilla RGB, dropout 0.7": dropout["vanilla RGB, dropout 0.7"], "vanilla RGB, dropout 0.5": vanilla,
              "Augmented-RGB, dropout 0.7": dropout["Augmented-RGB, dropout 0.7"],
              "Augmented-RGB, dropout 0.5": group["main"]["augmented"]}
+    ignore = {"out", "teachers", "note"}
     for name, twin in twins.items():
-        assert event[name].training.selection == "event"
-        ignore = {"out", "teachers", "note"}
-        assert event[name].model_dump(exclude=ignore) == twin.model_copy(
-            update={"training": twin.training.model_copy(update={"selection": "event"})}).model_dump(exclude=ignore)
+        for rows, update in ((event, {"selection": "event"}),
+                             (group["event selection, per-frame schedule"], {"selection": "event", "schedule": "frame"})):
+            assert rows[name].model_dump(exclude=ignore) == twin.model_copy(
+                update={"training": twin.training.model_copy(update=update)}).model_dump(exclude=ignore)
     # on the 40 % split, the dropout-0.7 rows again, each rule once
     larger = group["validation 40 %"]
     for who, twin in (("vanilla RGB", dropout["vanilla RGB, dropout 0.7"]),
@@ -320,7 +323,7 @@ def test_a_sparse_grid_scores_event_map_averaged_over_tiou(tmp_path):
     assert main(["experiments", "report", str(path), "--out", str(out), "--split", "validation"]) == 0
     # the validation scores are what model selection saw: event mAP over the dataset protocol's tIoUs
     record = json.loads((Path(row["run"]) / "run.json").read_text())
-    assert record["selection"] == {"metric": "event", "tiou": [0.1, 0.5]}    # the dataset protocol's (PKU-MMD)
+    assert record["selection"] == {"metric": "event", "tiou": [0.1, 0.5], "schedule": "selection"}  # PKU-MMD's tIoUs
     best = next(e for e in record["epochs"] if e["epoch"] == record["best_epoch"])
     assert row["validation"] == best["validation"]["event_mAP"] and row["validation_metric"] == "event"
     validation = (out / "results_validation.md").read_text()

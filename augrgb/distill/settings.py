@@ -80,9 +80,14 @@ class TrainingConfig(BaseModel):
                               "updated after every step; validation, model selection and best.pt then use the "
                               "average (None = off)")
     selection: Literal["frame", "event"] = Field(
-        "frame", description="validation metric behind model selection, the LR schedule and early stopping: frame = "
+        "frame", description="validation metric behind model selection (and, by default, the LR schedule and early "
+        "stopping, training.schedule): frame = "
         "per-frame mAP on the snippet grid; event = event mAP averaged over the dataset protocol's tIoUs (0.1-0.5 "
         "for frame protocols); docs/results.md measures both on the sparse benchmark")
+    schedule: Literal["selection", "frame"] = Field(
+        "selection", description="validation metric behind the LR schedule and early stopping: selection = the one "
+        "that selects (training.selection); frame = per-frame mAP whatever selects, so that event selection picks the "
+        "epoch while the smoother per-frame mAP paces the run")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="learning-rate factor when validation mAP stops improving")
     lr_patience: int = Field(5, ge=0, description="epochs without validation improvement before the LR is cut")
     early_stopping: int | None = Field(15, ge=1, description="stop after this many epochs without improvement; None = off")

@@ -79,7 +79,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 # Options added after run folders existed, at the value that reproduces the older behaviour: left out of the
 # fingerprint at that value, so a run interrupted under the older version still resumes.
-LATER_OPTIONS = {"training.selection": "frame"}
+LATER_OPTIONS = {"training.selection": "frame", "training.schedule": "selection"}
 
 
 def _fingerprint(cfg: RunConfig, teachers: Sequence[Teacher]) -> dict[str, Any]:
@@ -170,7 +170,8 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase]
 
         header = {"kind": kind, "config": cfg.model_dump(mode="json"), "objective": info["objective"],
                   "teachers": teacher_info,
-                  "selection": {"metric": selection, "tiou": None if events is None else list(events.tiou)},
+                  "selection": {"metric": selection, "tiou": None if events is None else list(events.tiou),
+                                "schedule": cfg.training.schedule},
                   "world_size": ctx.world_size, "device": str(ctx.device),
                   "data": {"train_videos": len(train_items), "validation_videos": len(val_items),
                            "skipped": train_report.skipped + val_report.skipped, "features": features}}
@@ -181,7 +182,7 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase]
                           head=dataset.head, num_classes=dataset.num_classes, train_items=train_items,
                           val_items=val_items, training=cfg.training, seed=cfg.seed, amp=cfg.amp, ctx=ctx, out=out,
                           best_checkpoint=best_checkpoint, record_header=header, fingerprint=_fingerprint(cfg, teachers),
-                          events=events, selection=selection, progress=progress)
+                          events=events, selection=selection, schedule=cfg.training.schedule, progress=progress)
         return trainer.run(resume)
     finally:
         lock.release()

@@ -86,7 +86,8 @@ class RunState:
     phase: int = 0
     best_score: float = -math.inf
     best_epoch: int = 0
-    stale: int = 0
+    monitor_best: float = -math.inf  # best score of the metric that paces the run (training.schedule)
+    stale: int = 0  # epochs since monitor_best improved
     stopped: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
@@ -140,20 +141,22 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 class Trainer:
     """Runs the phases of one run on ``train``/``val`` items; only rank 0 writes into ``out``. Validation also
-    scores event mAP when ``events`` is given; ``selection`` (frame or event) says which mAP selects."""
+    scores event mAP when ``events`` is given; ``selection`` (frame or event) says which mAP selects, ``schedule``
+    (selection or frame) which one drives the LR schedule and early stopping."""
 
     def __init__(self, *, stream: Stream, modality: str, teachers: Sequence[Teacher], phases: Sequence[Phase],
                  head: str, num_classes: int, train_items: Sequence[VideoItem], val_items: Sequence[VideoItem],
                  training: Any, seed: int, amp: bool, ctx: DistContext, out: str | Path,
                  best_checkpoint: Callable[[Stream, dict[str, Any], np.ndarray, np.ndarray], dict[str, Any]],
                  record_header: dict[str, Any], fingerprint: dict[str, Any], events: EventTarget | None = None,
-                 selection: str = "frame", progress: bool = False) -> None:
+                 selection: str = "frame", schedule: str = "selection", progress: bool = False) -> None:
         self.stream, self.modality, self.teachers, self.phases = stream, modality, list(teachers), list(phases)
         self.head, self.num_classes, self.training, self.seed = head, num_classes, training, seed
         self.ctx, self.out, self.best_checkpoint, self.progress = ctx, Path(out), best_checkpoint, progress
         self.best: dict[str, Any] | None = None  # the best stream checkpoint so far (rank 0), saved in last.pt
         self.train_items, self.val_items = list(train_items), list(val_items)
         self.events, self.selection = events, selection
+        self.schedule = selection if schedule == "selection" else schedule
         self.fingerprint = fingerprint
         self.dtype = amp_dtype(ctx.device, amp)
         modalities = list(dict.fromkeys([modality, *(t.modality for t in teachers)]))
@@ -216,7 +219,8 @@ class Trainer:
             "critic_optimizer": None if self.critic_optimizer is None else self.critic_optimizer.state_dict(),
             "scaler": self.scaler.state_dict(), "rng": _rng_state(),
             "average": None if self.average is None else self.average.state_dict(), "best_score": state.best_score,
-            "best_epoch": state.best_epoch, "stale": state.stale, "stopped": state.stopped,
+            "best_epoch": state.best_epoch, "monitor_best": state.monitor_best, "stale": state.stale,
+            "stopped": state.stopped,
             "history": state.history, "wall_seconds": state.wall_seconds, "best": self.best,
         }, self.out / "last.pt")
 
@@ -231,8 +235,10 @@ class Trainer:
                       if self.fingerprint.get(k) != data["fingerprint"].get(k))
         if diff:
             raise InputError(self.out / "last.pt", f"cannot resume: the run was made with different {', '.join(diff)}")
-        state = RunState(data["epoch"], data["stage"], data["best_score"], data["best_epoch"], data["stale"],
-                         data["stopped"], list(data["history"]), data["wall_seconds"])
+        # a last.pt from before training.schedule paced the run on the selecting metric: its best is best_score
+        state = RunState(data["epoch"], data["stage"], data["best_score"], data["best_epoch"],
+                         data.get("monitor_best", data["best_score"]), data["stale"], data["stopped"],
+                         list(data["history"]), data["wall_seconds"])
         self.stream.load_state_dict(data["stream"])
         self.best = data.get("best")
         self._save_best()  # a kill after last.pt but before best.pt left best.pt an epoch behind
@@ -347,18 +353,19 @@ class Trainer:
                 diagnostics = self._diagnose() if self.ctx.is_main else None
                 val, scores, targets = validation_metrics(self.evaluated, self.val_items, self.modality,
                                                           self.ctx.device, self.training.eval_batch_size, self.events)
-                selected = val[SELECTION_KEYS[self.selection]]
-                score = distributed.broadcast_value(selected if math.isfinite(selected) else -val["loss"], self.ctx)
+                score, monitor = (self._score(val, metric) for metric in (self.selection, self.schedule))
                 improved = False
                 if phase.selects:
                     improved = score > state.best_score
                     if improved:
-                        state.best_score, state.best_epoch, state.stale = score, state.epoch, 0
+                        state.best_score, state.best_epoch = score, state.epoch
                         if self.ctx.is_main:
                             self.best = self.best_checkpoint(self.evaluated, {"epoch": state.epoch, **val}, scores, targets)
+                    if monitor > state.monitor_best:
+                        state.monitor_best, state.stale = monitor, 0
                     else:
                         state.stale += 1
-                    self.scheduler.step(score)
+                    self.scheduler.step(monitor)
                     patience = self.training.early_stopping
                     state.stopped = patience is not None and state.stale >= patience
                 entry = {"epoch": state.epoch, "stage": phase.name, "lr": self.optimizer.param_groups[0]["lr"],
@@ -374,6 +381,12 @@ class Trainer:
         return RunResult(self.out / "best.pt", self.out / "run.json", state.best_epoch,
                          next((e["validation"] for e in state.history if e["epoch"] == state.best_epoch), {}),
                          state.history)
+
+    def _score(self, val: dict[str, Any], metric: str) -> float:
+        """The validation mAP named by ``metric`` (frame or event), minus the loss where it is undefined; the
+        same on every rank."""
+        value = val[SELECTION_KEYS[metric]]
+        return distributed.broadcast_value(value if math.isfinite(value) else -val["loss"], self.ctx)
 
     def _restore(self, saved: dict[str, Any]) -> None:
         self.objective.load_state_dict(saved["objective"])
