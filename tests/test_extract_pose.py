@@ -285,6 +285,7 @@ def test_train_an_encoder_then_extract_with_it(bench, tmp_path, capsys):
     assert model.num_person == 1  # the generated actors are alone: the always-empty second body is not modelled
     assert meta["metrics"]["num_train"] == 15 and meta["metrics"]["num_val"] == 5  # 75 frames: 5 snippets a video
     assert "val: 5 snippets of 1 videos" in out and f"saved {ckpt}" in out
+    assert meta["torch_threads"] == torch.get_num_threads() and f"trained with {meta['torch_threads']} torch" in out
 
     skeletons = bench / "skeletons"
     first = FeatureStore(store).read("synth_00000", "skeleton")[0]

@@ -146,6 +146,8 @@ def _run_pose_encoder_train(args: argparse.Namespace) -> int:
                   f"accuracy {m['accuracy']:.3f}, mAP {m['mAP']:.3f}")
     if "best_epoch" in metrics:
         print(f"kept epoch {metrics['best_epoch']} of {meta['epochs']} (lowest validation loss)")
+    print(f"trained with {meta['torch_threads']} torch thread(s); the same weights need the same count "
+          "(OMP_NUM_THREADS)")
     print(f"saved {args.out} (sha256 {meta['sha256']}); extract features with "
           f"`augrgb extract pose INPUT... --out {args.poses} --encoder {args.out}`")
     return 0

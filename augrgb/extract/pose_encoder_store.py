@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from augrgb import __version__
 from augrgb.annotations import (
@@ -137,6 +138,8 @@ def train_from_store(poses: str | Path, annotations_path: str | Path | None, out
     meta = {"kind": kind, "class_names": data.classes, **data.grid, "feature_dim": model.feature_dim,
             "annotations": str(annotations_path), "subset": subset, "seed": seed, "epochs": epochs, "lr": lr,
             "batch_size": batch_size, "train_videos": [v for v in data.videos if v not in validation],
-            "val_videos": sorted(validation), "metrics": metrics, "augrgb_version": __version__}
+            "val_videos": sorted(validation), "metrics": metrics, "augrgb_version": __version__,
+            # CPU results are the same bytes only at the same thread count (reduction order); say which one
+            "torch_threads": torch.get_num_threads()}
     save_pose_encoder(out, model, meta)
     return {**meta, "sha256": checkpoint_sha256(out)}
