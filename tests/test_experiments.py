@@ -264,6 +264,7 @@ def test_the_sparse_grid_expands_into_softmax_runs_scored_by_event_map(tmp_path)
              "Augmented-RGB, dropout 0.5": group["main"]["augmented"]}
     ignore = {"out", "teachers", "note"}
     for name, twin in twins.items():
+        assert event[name].training.selection == "event"
         for rows, update in ((event, {"selection": "event"}),
                              (group["event selection, per-frame schedule"], {"selection": "event", "schedule": "frame"})):
             assert rows[name].model_dump(exclude=ignore) == twin.model_copy(

@@ -353,7 +353,8 @@ class Trainer:
                 diagnostics = self._diagnose() if self.ctx.is_main else None
                 val, scores, targets = validation_metrics(self.evaluated, self.val_items, self.modality,
                                                           self.ctx.device, self.training.eval_batch_size, self.events)
-                score, monitor = (self._score(val, metric) for metric in (self.selection, self.schedule))
+                score = self._score(val, self.selection)
+                monitor = score if self.schedule == self.selection else self._score(val, self.schedule)
                 improved = False
                 if phase.selects:
                     improved = score > state.best_score
