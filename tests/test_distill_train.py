@@ -78,9 +78,11 @@ def test_student_distils_cls_and_kd_terms_fall(data, teacher):
     assert set(record["epochs"][0]["train"]) == {"cls", "atomic", "global", "boundary", "total"}
     assert record["wall_seconds"] > 0 and record["peak_memory"]["cpu_rss_bytes"] > 0
     assert "git_commit" in record and record["world_size"] == 1
+    assert record["torch_threads"] == 1 and "torch_threads_before_resume" not in record    # the module's one thread
     assert record["data"]["train_videos"] == 18 and record["data"]["validation_videos"] == 6   # 24 training, no test
     meta = load_stream(result.checkpoint)[1]
     assert meta.modality == "rgb" and meta.info["teachers"][0]["modality"] == "pose"
+    assert meta.info["torch_threads"] == 1
     assert meta.features["encoder"] == "synthetic"
 
 
@@ -103,6 +105,28 @@ def test_resume_gives_the_same_next_epoch(data, teacher):
     with pytest.raises(InputError, match="training.selection"):
         train_student(StudentConfig(**dict(kw, training={**training, "selection": "event"}), out=str(root / "split")),
                       [teacher.checkpoint], resume=True)
+
+
+def test_resuming_with_another_thread_count_is_said_and_recorded(data, teacher, caplog):
+    """CPU kernels reduce in an order that depends on the thread count, so a run resumed with another count is not
+    the bytes of an uninterrupted one: the resume says so in one line and run.json keeps both counts."""
+    root, common = data
+    training = {**TRAINING, "epochs": 1, "max_length": 12}
+    kw = {**{k: v for k, v in common.items() if k != "training"}, "stream": STREAM, "objective": {"terms": TERMS}}
+    out = root / "threads"
+    train_student(StudentConfig(**kw, training=training, out=str(out)), [teacher.checkpoint])
+    assert torch.load(out / "last.pt", weights_only=True)["torch_threads"] == 1
+    torch.set_num_threads(2)
+    try:
+        with caplog.at_level("WARNING", logger="augrgb.distill.trainer"):
+            train_student(StudentConfig(**kw, training={**training, "epochs": 2}, out=str(out)), [teacher.checkpoint],
+                          resume=True)
+    finally:
+        torch.set_num_threads(1)
+    assert any("resuming with 2 torch thread(s), the epochs so far ran with 1" in r.getMessage() for r in caplog.records)
+    record = json.loads((out / "run.json").read_text())
+    assert record["torch_threads"] == 2 and record["torch_threads_before_resume"] == 1
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
 
 
 def test_a_run_from_before_the_selection_option_resumes(data, teacher):

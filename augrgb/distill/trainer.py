@@ -222,6 +222,7 @@ class Trainer:
             "best_epoch": state.best_epoch, "monitor_best": state.monitor_best, "stale": state.stale,
             "stopped": state.stopped,
             "history": state.history, "wall_seconds": state.wall_seconds, "best": self.best,
+            "torch_threads": torch.get_num_threads(),
         }, self.out / "last.pt")
 
     def _save_best(self) -> None:
@@ -239,6 +240,13 @@ class Trainer:
         state = RunState(data["epoch"], data["stage"], data["best_score"], data["best_epoch"],
                          data.get("monitor_best", data["best_score"]), data["stale"], data["stopped"],
                          list(data["history"]), data["wall_seconds"])
+        threads = data.get("torch_threads")  # absent in a last.pt from before it was recorded
+        if threads is not None and threads != torch.get_num_threads():
+            log.warning("%s: resuming with %d torch thread(s), the epochs so far ran with %d: CPU results depend on "
+                        "the thread count, so this run will not be the same bytes as an uninterrupted one",
+                        self.out, torch.get_num_threads(), threads)
+            if self.record is not None:
+                self.record.header["torch_threads_before_resume"] = threads
         self.stream.load_state_dict(data["stream"])
         self.best = data.get("best")
         self._save_best()  # a kill after last.pt but before best.pt left best.pt an epoch behind
