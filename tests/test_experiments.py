@@ -280,6 +280,29 @@ def test_the_sparse_grid_expands_into_softmax_runs_scored_by_event_map(tmp_path)
                 update={"training": twin.training.model_copy(update=update)}).model_dump(exclude=ignore)
 
 
+def test_the_sparse_rows_grid_trains_todays_presets_and_changes_one_thing_per_row(tmp_path):
+    """results/synth_sparse_rows: the presets' dropout (0.7; the teacher its 0.5) with no pin, softmax heads scored
+    by event mAP; each ablation and L_atomic row differs from the main student in its objective alone, each KD row
+    in its method (kd and that method's terms) alone."""
+    grid = load_grid("results/synth_sparse_rows")
+    tasks = plan(grid, tmp_path)
+    assert grid.metric == "event" and {t.config.dataset.head for t in tasks} == {"softmax"}
+    assert len(tasks) == 5 * (2 + 24)  # per seed: the teacher, vanilla RGB and 24 students
+    assert {t.config.stream.dropout for t in tasks if t.kind != "teacher"} == {0.7}
+    assert {t.config.stream.dropout for t in tasks if t.kind == "teacher"} == {0.5}
+    seed0 = {(t.variant.group, t.variant.name): t.config for t in tasks if t.variant is not None and t.seed == 0}
+    assert sum(group == "atomic" for group, _ in seed0) == 10 and sum(group == "kd" for group, _ in seed0) == 7
+    main = seed0[("main", "augmented")]
+    for (group, name), config in seed0.items():
+        if group in ("ablation", "atomic"):
+            assert config.model_dump(exclude={"out", "objective"}) == main.model_dump(exclude={"out", "objective"}), name
+            assert config.objective != main.objective, name
+        if group == "kd":
+            method = {"out", "kd", "objective", "two_step"}  # CRD is two-step
+            assert config.model_dump(exclude=method) == main.model_dump(exclude=method), name
+            assert config.kd != main.kd and set(config.objective.terms) <= {config.kd}, name
+
+
 def test_probe_separates_an_informative_modality_from_noise(tmp_path, capsys):
     """Pose carries a clean class code (linearly separable: test mAP near 1); RGB here is pure noise (rgb_signal 0),
     so its probe sits near the classes' base rates, and the table's last column is each test mAP over the best."""
