@@ -213,7 +213,7 @@ def test_the_filters_grid_trains_each_filter_with_its_own_options_and_tabulates_
     tasks = plan(grid, tmp_path)
     assert {(t.filter, t.config.stream.filter) for t in tasks} == {("pdan", "pdan"), ("tgm", "tgm")}
     assert {str(t.config.stream.filter_options) for t in tasks} == {"{}"}
-    assert len(tasks) == 5 * (2 * 2 + 8)
+    assert len(tasks) == 5 * (2 * 2 + 9)
     rows = [{**r, "filter": f} for f, v in (("pdan", 0.30), ("tgm", 0.20))
             for r in records("main", "vanilla", "pose", [v, v, v])]
     rows += [{**r, "filter": "tgm"} for r in records("tgm", "alpha1 30", "pose", [0.25, 0.25, 0.25])]
