@@ -169,6 +169,7 @@ class Trainer:
         self.diagnostic_batch = SnippetDataset(train_items, modalities, head, num_classes, training.max_length, seed)
         self.train_subset = self.train_items[:max(1, len(self.val_items))]
         self.record = RunRecord(self.out / "run.json", record_header) if ctx.is_main else None
+        self.threads_before: list[int] = []  # torch thread counts of the epochs before a resume (last.pt)
         self.logger = ScalarLogger(self.out / "tensorboard") if ctx.is_main else None
 
     # ------------------------------------------------------------------ phase setup
@@ -222,7 +223,7 @@ class Trainer:
             "best_epoch": state.best_epoch, "monitor_best": state.monitor_best, "stale": state.stale,
             "stopped": state.stopped,
             "history": state.history, "wall_seconds": state.wall_seconds, "best": self.best,
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads_used": sorted({*self.threads_before, torch.get_num_threads()}),
         }, self.out / "last.pt")
 
     def _save_best(self) -> None:
@@ -240,13 +241,13 @@ class Trainer:
         state = RunState(data["epoch"], data["stage"], data["best_score"], data["best_epoch"],
                          data.get("monitor_best", data["best_score"]), data["stale"], data["stopped"],
                          list(data["history"]), data["wall_seconds"])
-        threads = data.get("torch_threads")  # absent in a last.pt from before it was recorded
-        if threads is not None and threads != torch.get_num_threads():
-            log.warning("%s: resuming with %d torch thread(s), the epochs so far ran with %d: CPU results depend on "
+        self.threads_before = list(data.get("torch_threads_used", []))  # absent before it was recorded
+        if any(t != torch.get_num_threads() for t in self.threads_before):
+            log.warning("%s: resuming with %d torch thread(s), the epochs so far ran with %s: CPU results depend on "
                         "the thread count, so this run will not be the same bytes as an uninterrupted one",
-                        self.out, torch.get_num_threads(), threads)
+                        self.out, torch.get_num_threads(), " and ".join(map(str, self.threads_before)))
             if self.record is not None:
-                self.record.header["torch_threads_before_resume"] = threads
+                self.record.header["torch_threads_before_resume"] = self.threads_before
         self.stream.load_state_dict(data["stream"])
         self.best = data.get("best")
         self._save_best()  # a kill after last.pt but before best.pt left best.pt an epoch behind
