@@ -242,12 +242,11 @@ class Trainer:
                          data.get("monitor_best", data["best_score"]), data["stale"], data["stopped"],
                          list(data["history"]), data["wall_seconds"])
         self.threads_before = list(data.get("torch_threads_used", []))  # absent before it was recorded
-        if any(t != torch.get_num_threads() for t in self.threads_before):
+        if self.ctx.is_main and any(t != torch.get_num_threads() for t in self.threads_before):
             log.warning("%s: resuming with %d torch thread(s), the epochs so far ran with %s: CPU results depend on "
                         "the thread count, so this run will not be the same bytes as an uninterrupted one",
                         self.out, torch.get_num_threads(), " and ".join(map(str, self.threads_before)))
-            if self.record is not None:
-                self.record.header["torch_threads_before_resume"] = self.threads_before
+            self.record.header["torch_threads_before_resume"] = self.threads_before
         self.stream.load_state_dict(data["stream"])
         self.best = data.get("best")
         self._save_best()  # a kill after last.pt but before best.pt left best.pt an epoch behind
