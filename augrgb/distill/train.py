@@ -157,7 +157,8 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase]
         selection = cfg.training.selection
         events = _event_target(cfg, val_ann, val_items, SnippetGrid.of(features, source=cfg.features))
         teacher_info = [{"path": t.meta.path, "sha256": t.meta.sha256, "modality": t.modality} for t in teachers]
-        info = {"role": kind, "dataset": dataset.name, "seed": cfg.seed, "torch_threads": torch.get_num_threads(),
+        threads = torch.get_num_threads()  # the record and the checkpoints must name the same count
+        info = {"role": kind, "dataset": dataset.name, "seed": cfg.seed, "torch_threads": threads,
                 "teachers": teacher_info,
                 "objective": getattr(cfg, "objective", ObjectiveConfig(terms={})).model_dump(mode="json")}
 
@@ -173,7 +174,7 @@ def _run(cfg: RunConfig, kind: str, teachers: list[Teacher], phases: list[Phase]
                   "teachers": teacher_info,
                   "selection": {"metric": selection, "tiou": None if events is None else list(events.tiou),
                                 "schedule": cfg.training.schedule},
-                  "world_size": ctx.world_size, "device": str(ctx.device), "torch_threads": torch.get_num_threads(),
+                  "world_size": ctx.world_size, "device": str(ctx.device), "torch_threads": threads,
                   "data": {"train_videos": len(train_items), "validation_videos": len(val_items),
                            "skipped": train_report.skipped + val_report.skipped, "features": features}}
         if ctx.is_main:
