@@ -71,7 +71,8 @@ def test_videos(store: Path, annotations: Path, modality: str) -> list[Tensor]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("results", type=Path, help="a grid's results folder (results.jsonl, runs/)")
+    parser.add_argument("results", type=Path, help="a grid's results folder (results.jsonl, runs/), from the folder "
+                                                   "the grid was run from")
     parser.add_argument("store", type=Path, help="the feature store the grid trained on")
     parser.add_argument("annotations", type=Path, help="the benchmark's annotations.json")
     parser.add_argument("--modality", default="rgb", help="the streams' input modality (default rgb)")
@@ -82,9 +83,11 @@ def main() -> None:
     table: dict[str, list[dict[str, float]]] = defaultdict(list)
     seen = set()
     for record in read_results(args.results / "results.jsonl"):
-        checkpoint = args.results / record["run"] / "best.pt"
         if record.get("validation") is None or record["name"] == "teacher" or (record["name"], record["seed"]) in seen:
             continue  # the teacher reads another modality; two-stream has no checkpoint of its own
+        checkpoint = Path(record["run"]) / "best.pt"  # as the runner wrote it: relative to where the grid ran
+        if not checkpoint.is_file():
+            raise SystemExit(f"{checkpoint}: no checkpoint (run this tool from the folder the grid was run from)")
         seen.add((record["name"], record["seed"]))
         table[record["name"]].append({"test": 100 * record["score"], **stream_scale(checkpoint, videos)})
     print("| variant | seeds | " + " | ".join(COLUMNS) + " |\n|---|---" + "|---:" * len(COLUMNS) + "|")
