@@ -1,13 +1,14 @@
 """How large each trained stream's features H are, and how much of them changes in time.
 
-For every stream a grid trained (vanilla and students; the teacher reads another modality), run its selected
-checkpoint in eval mode on the test videos and split each video's H ``(C, T)`` into its temporal mean (one
-vector per video, the "constant" part) and the rest (the part that changes from snippet to snippet). Printed per
-variant, mean over seeds: test score, the mean L2 norm of H's snippets, of the constant part and of the
-changing part, the changing part's share of H's energy, the classifier's weight norm and the spread of the
-logits. Every KD term of augrgb is invariant to H's scale, so this shows what the terms do to it.
+For every stream a grid trained on the built-in dense benchmark (the ``synth`` dataset; vanilla and students, not the
+teacher, which reads another modality), run its selected checkpoint in eval mode on the test videos and split each
+video's H ``(C, T)`` into its temporal mean (one vector per video, the "constant" part) and the rest (the part that
+changes from snippet to snippet). Printed per variant and teacher, mean over seeds: test score, the mean L2 norm of
+H's snippets, of the constant part and of the changing part, the changing part's share of H's energy, the
+classifier's weight norm and the spread of the logits. Every KD term of augrgb is invariant to H's scale, so this
+shows what the terms do to it.
 
-Usage (numbers and commands: docs/results.md, *Gradient shares at H*)::
+Usage (numbers and commands: docs/results.md, *The scale of H*)::
 
     OMP_NUM_THREADS=1 python tools/feature_scale.py results feats bench/annotations.json
 """
@@ -80,20 +81,21 @@ def main() -> None:
     from augrgb.experiments.runner import read_results
 
     videos = test_videos(args.store, args.annotations, args.modality)
-    table: dict[str, list[dict[str, float]]] = defaultdict(list)
-    seen = set()
+    table: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
+    seen = set()  # run folders: a vanilla stream is one run however many teachers its rows name
     for record in read_results(args.results / "results.jsonl"):
-        if record.get("validation") is None or record["name"] == "teacher" or (record["name"], record["seed"]) in seen:
+        if record.get("validation") is None or record["name"] == "teacher" or record["run"] in seen:
             continue  # the teacher reads another modality; two-stream has no checkpoint of its own
         checkpoint = Path(record["run"]) / "best.pt"  # as the runner wrote it: relative to where the grid ran
         if not checkpoint.is_file():
             raise SystemExit(f"{checkpoint}: no checkpoint (run this tool from the folder the grid was run from)")
-        seen.add((record["name"], record["seed"]))
-        table[record["name"]].append({"test": 100 * record["score"], **stream_scale(checkpoint, videos)})
-    print("| variant | seeds | " + " | ".join(COLUMNS) + " |\n|---|---" + "|---:" * len(COLUMNS) + "|")
-    for name, rows in table.items():
+        seen.add(record["run"])
+        scale = stream_scale(checkpoint, videos)
+        table[record["name"], record.get("teacher", "")].append({"test": 100 * record["score"], **scale})
+    print("| variant | teacher | seeds | " + " | ".join(COLUMNS) + " |\n|---|---|---" + "|---:" * len(COLUMNS) + "|")
+    for (name, teacher), rows in table.items():
         cells = [f"{np.mean([r[c] for r in rows]):.2f} ± {np.std([r[c] for r in rows]):.2f}" for c in COLUMNS]
-        print(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {name} | {teacher} | {len(rows)} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
