@@ -286,6 +286,36 @@ def test_event_selection_with_the_schedule_on_per_frame_map(tmp_path):
     assert record["selection"] == {"metric": "event", "tiou": [0.1, 0.5], "schedule": "frame"}
 
 
+def test_keep_last_holds_the_final_epoch_and_no_patience_keeps_the_lr(tmp_path):
+    """training.keep last: best.pt holds the last epoch's weights whatever validation says (the same training as
+    keep best, epoch by epoch); lr_patience None: the learning rate never moves, where patience 0 cuts it; a run
+    without a schedule resumes to the same weights."""
+    store, annotations = make_store(tmp_path, videos=12)
+    training = {**TRAINING, "epochs": 6, "lr": 3e-2, "lr_patience": 0}  # validation peaks at epoch 5
+
+    def run(name, resume=False, **options):
+        return train_teacher(TeacherConfig(dataset=dataset_config(), features=str(store),
+                                           annotations=[str(annotations)], modality="pose", stream=STREAM,
+                                           training={**training, **options}, out=str(tmp_path / name)),
+                             resume=resume)
+
+    best = run("best")
+    last = run("last", keep="last")
+    assert [e["train"] for e in last.history] == [e["train"] for e in best.history]
+    assert best.best_epoch < 6 and last.best_epoch == 6        # this case tells the two apart
+    final = torch.load(tmp_path / "last" / "last.pt", weights_only=True)["stream"]
+    stream, meta = load_stream(last.checkpoint)
+    assert meta.info["epoch"] == 6 and all(torch.equal(stream.state_dict()[k], v) for k, v in final.items())
+    assert len({e["lr"] for e in best.history}) > 1           # patience 0 cut the rate...
+    constant = run("constant", keep="last", lr_patience=None)
+    assert {e["lr"] for e in constant.history} == {training["lr"]}  # ...no patience never does
+    run("split", keep="last", lr_patience=None, epochs=3)
+    resumed = run("split", resume=True, keep="last", lr_patience=None)
+    assert [e["train"] for e in resumed.history] == [e["train"] for e in constant.history]
+    assert all(torch.equal(load_stream(resumed.checkpoint)[0].state_dict()[k], v)
+               for k, v in load_stream(constant.checkpoint)[0].state_dict().items())
+
+
 def test_teacher_of_another_dataset_is_refused(data, teacher, tmp_path):
     store, annotations = make_store(tmp_path, videos=6, classes=3)
     cfg = StudentConfig(dataset=dataset_config(classes=3), features=str(store), annotations=[str(annotations)],

@@ -11,7 +11,7 @@ from synthetic_features import dataset_config, make_store
 
 from augrgb.cli import main
 from augrgb.experiments.grid import Grid, load_grid, plan
-from augrgb.experiments.probe import probe
+from augrgb.experiments.probe import probe, split_videos
 from augrgb.experiments.probe import render as probe_table
 from augrgb.experiments.report import gap_closed, gradient_table, group_table, main_table, render, summarise
 
@@ -206,6 +206,22 @@ def test_grids_measured_before_the_dropout_default_moved_still_train_what_they_r
         assert task.config.stream.dropout == (task.variant.set["stream.dropout"] if named else 0.5), task.key
 
 
+@pytest.mark.parametrize("name", ["synth_sparse", "synth_sparse_rows", "synth_filters", "synth_objective",
+                                  "synth_optimiser", "synth_training", "synth_defaults"])
+def test_grids_measured_with_the_earlier_teacher_pin_it_and_the_dense_grid_does_not(name, tmp_path):
+    """The teacher preset trains to the end and keeps the last epoch since 2026-12-07; the grids whose tables were
+    measured before pin the earlier teacher (the epoch validation picks, plateau LR cuts, early stopping 30) for
+    their teachers alone, while results/synth_dense, rerun with it, trains today's."""
+    for task in plan(load_grid(f"results/{name}"), tmp_path):
+        t = task.config.training
+        if task.kind == "teacher":
+            assert (t.keep, t.lr_patience, t.early_stopping) == ("best", 5, 30), task.key
+        else:
+            assert t.keep == "best", task.key
+    dense = [t.config.training for t in plan(load_grid("results/synth_dense"), tmp_path / "dense") if t.kind == "teacher"]
+    assert {(t.keep, t.lr_patience, t.early_stopping, t.epochs) for t in dense} == {("last", None, None, 100)}
+
+
 def test_the_filters_grid_trains_each_filter_with_its_own_options_and_tabulates_each_against_its_vanilla(tmp_path):
     """results/synth_filters: PDAN (the grid's filter) and TGM runs take the filters' own options, never SS-TCN's;
     the TGM group's table is read against the TGM vanilla stream."""
@@ -317,6 +333,23 @@ def test_probe_separates_an_informative_modality_from_noise(tmp_path, capsys):
                  "--dataset", str(dataset), "--out", str(tmp_path / "probe.md")]) == 0
     table = (tmp_path / "probe.md").read_text()
     assert table == probe_table(list(results.values())) and "| 1.00 |" in table.splitlines()[-1]
+
+
+def test_split_videos_reads_one_subset_on_the_snippet_grid(tmp_path):
+    """The probes' and tools' loader: "train" gives the training videos, "test" the testing ones, each with the
+    asked modalities only and one multi-hot label row per snippet; any other split name is refused."""
+    store, annotations = make_store(tmp_path, videos=5, test_videos=3)
+    dataset = tmp_path / "dataset.yaml"
+    dataset.write_text(yaml.safe_dump(dataset_config()))
+    train = split_videos(store, annotations, ["pose"], "train", str(dataset))
+    test = split_videos(store, annotations, ["rgb", "pose"], "test", str(dataset))
+    assert [v.video_id for v in train] == [f"vid{i:03d}" for i in range(5)]
+    assert [v.video_id for v in test] == ["vid005", "vid006", "vid007"]
+    assert set(train[0].features) == {"pose"} and set(test[0].features) == {"rgb", "pose"}
+    for item in train + test:
+        assert item.labels.shape == (len(item.features["pose"]), 4) and item.labels.dtype != object
+    with pytest.raises(ValueError, match="'validation'"):
+        split_videos(store, annotations, ["rgb"], "validation", str(dataset))
 
 
 def test_a_sparse_grid_scores_event_map_averaged_over_tiou(tmp_path):

@@ -58,15 +58,9 @@ def stream_scale(checkpoint: Path, videos: list[Tensor]) -> dict[str, float]:
 
 def test_videos(store: Path, annotations: Path, modality: str) -> list[Tensor]:
     """The test subset's features of one modality, ``(C, T)`` float32 each."""
-    from augrgb.core.config import load_config
-    from augrgb.core.grid import SnippetGrid
-    from augrgb.distill.data import FeatureSource, load_annotations, load_videos
-    from augrgb.distill.settings import AnnotationSource, DatasetConfig
+    from augrgb.experiments.probe import split_videos
 
-    config = load_config(DatasetConfig, "synth")
-    ann = load_annotations([AnnotationSource(path=str(annotations))], config)
-    source = FeatureSource(store, SnippetGrid(config.fps, config.snippet, config.stride))
-    items, _ = load_videos(source, ann.subset(config.test_subset), [modality], "sigmoid")
+    items = split_videos(store, annotations, [modality], "test")
     return [torch.from_numpy(item.features[modality].astype(np.float32)).T.contiguous() for item in items]
 
 

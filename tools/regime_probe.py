@@ -46,20 +46,13 @@ def features(bench: Path, size: int, every: int, out: Path) -> None:
 
 def probe(store: Path, annotations: Path, extra: dict[str, Path]) -> None:
     """Print train/test per-frame mAP of each modality's linear probe on the npz files' snippets."""
-    from augrgb.core.config import load_config
-    from augrgb.core.grid import SnippetGrid
-    from augrgb.distill.data import FeatureSource, load_annotations, load_videos
-    from augrgb.distill.settings import AnnotationSource, DatasetConfig
-    from augrgb.experiments.probe import probe_arrays
+    from augrgb.experiments.probe import probe_arrays, split_videos
 
-    config = load_config(DatasetConfig, "synth")
-    ann = load_annotations([AnnotationSource(path=str(annotations))], config)
-    source = FeatureSource(store, SnippetGrid(config.fps, config.snippet, config.stride))
     loaded = {name: np.load(path) for name, path in extra.items()}
     first = next(iter(loaded.values()))
 
-    def split(subset: str) -> dict[str, np.ndarray]:
-        items, _ = load_videos(source, ann.subset(subset), ["rgb", "pose"], "sigmoid")
+    def split(which: str) -> dict[str, np.ndarray]:
+        items = split_videos(store, annotations, ["rgb", "pose"], which)
         rows: dict[str, list[np.ndarray]] = {"rgb": [], "pose": [], "labels": [], **{n: [] for n in loaded}}
         for item in items:
             index = first[f"{item.video_id}__idx"]
@@ -72,7 +65,7 @@ def probe(store: Path, annotations: Path, extra: dict[str, Path]) -> None:
             rows["labels"].append(item.labels[index])
         return {k: np.concatenate(v) for k, v in rows.items()}
 
-    train, test = split(config.train_subset), split(config.test_subset)
+    train, test = split("train"), split("test")
     print(f"snippets: {len(train['labels'])} training, {len(test['labels'])} test")
     print("| features | C | train mAP (%) | test mAP (%) |\n|---|---:|---:|---:|")
     for name in ("rgb", *loaded, "pose"):

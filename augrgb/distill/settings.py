@@ -88,8 +88,13 @@ class TrainingConfig(BaseModel):
         "selection", description="validation metric behind the LR schedule and early stopping: selection = the one "
         "that selects (training.selection); frame = per-frame mAP whatever selects, so that event selection picks the "
         "epoch while the smoother per-frame mAP paces the run")
+    keep: Literal["best", "last"] = Field(
+        "best", description="which epoch best.pt holds: best = the one model selection scores highest on validation; "
+        "last = the final epoch, no selection (the teacher presets: a teacher trained to the end teaches better "
+        "than the epoch its own validation picks, docs/results.md)")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="learning-rate factor when validation mAP stops improving")
-    lr_patience: int = Field(5, ge=0, description="epochs without validation improvement before the LR is cut")
+    lr_patience: int | None = Field(5, ge=0, description="epochs without validation improvement before the LR is "
+                                    "cut; None = a constant learning rate")
     early_stopping: int | None = Field(15, ge=1, description="stop after this many epochs without improvement; None = off")
     validation_fraction: float = Field(0.1, gt=0, lt=1, description="share of the training videos carved out for validation")
     eval_batch_size: int = Field(16, ge=1, description="videos per batch at evaluation (whole videos)")

@@ -79,7 +79,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 # Options added after run folders existed, at the value that reproduces the older behaviour: left out of the
 # fingerprint at that value, so a run interrupted under the older version still resumes.
-LATER_OPTIONS = {"training.selection": "frame", "training.schedule": "selection"}
+LATER_OPTIONS = {"training.selection": "frame", "training.schedule": "selection", "training.keep": "best"}
 
 
 def _fingerprint(cfg: RunConfig, teachers: Sequence[Teacher]) -> dict[str, Any]:

@@ -3,7 +3,8 @@ average of the weights, validation-based model selection, LR schedule, early sto
 checkpoints and exact resume.
 
 A run is a list of training :class:`Phase` (one for most runs; CRD's two steps are two). The phase that
-``selects`` drives the LR schedule, early stopping and ``best.pt``; earlier phases run all their
+``selects`` drives the LR schedule, early stopping and ``best.pt`` (the epoch validation scores highest, or
+the final one with ``training.keep: last``); earlier phases run all their
 epochs (a phase's index and name are stored under the key ``stage`` in ``last.pt`` and the history,
 the names existing run records use). ``last.pt`` (written after every epoch) holds the weights, optimiser, scheduler, scaler,
 RNG states and history, so a resumed run continues with the same next-epoch loss. It also holds the
@@ -188,7 +189,7 @@ class Trainer:
         self.critic_optimizer = torch.optim.Adam(critic, lr=self.training.lr, betas=(0.5, 0.9)) if critic else None
         self.average = None if self.training.ema is None else AveragedModel(
             self.stream, multi_avg_fn=get_ema_multi_avg_fn(self.training.ema), use_buffers=True)
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        self.scheduler = None if self.training.lr_patience is None else torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="max", factor=self.training.lr_factor, patience=self.training.lr_patience)
         self.scaler = torch.amp.GradScaler(self.ctx.device.type, enabled=self.dtype == torch.float16)
 
@@ -216,7 +217,7 @@ class Trainer:
         save_atomic({
             "format": STATE_FORMAT, "fingerprint": self.fingerprint, "epoch": state.epoch, "stage": state.phase,
             "stream": self.stream.state_dict(), "objective": self.objective.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "critic_optimizer": None if self.critic_optimizer is None else self.critic_optimizer.state_dict(),
             "scaler": self.scaler.state_dict(), "rng": _rng_state(),
             "average": None if self.average is None else self.average.state_dict(), "best_score": state.best_score,
@@ -365,7 +366,7 @@ class Trainer:
                 monitor = score if self.schedule == self.selection else self._score(val, self.schedule)
                 improved = False
                 if phase.selects:
-                    improved = score > state.best_score
+                    improved = score > state.best_score or self.training.keep == "last"
                     if improved:
                         state.best_score, state.best_epoch = score, state.epoch
                         if self.ctx.is_main:
@@ -374,7 +375,8 @@ class Trainer:
                         state.monitor_best, state.stale = monitor, 0
                     else:
                         state.stale += 1
-                    self.scheduler.step(monitor)
+                    if self.scheduler is not None:
+                        self.scheduler.step(monitor)
                     patience = self.training.early_stopping
                     state.stopped = patience is not None and state.stale >= patience
                 entry = {"epoch": state.epoch, "stage": phase.name, "lr": self.optimizer.param_groups[0]["lr"],
@@ -400,7 +402,8 @@ class Trainer:
     def _restore(self, saved: dict[str, Any]) -> None:
         self.objective.load_state_dict(saved["objective"])
         self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(saved["scheduler"])
         self.scaler.load_state_dict(saved["scaler"])
         if self.average is not None:
             self.average.load_state_dict(saved["average"])

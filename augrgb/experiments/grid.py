@@ -54,6 +54,8 @@ class Grid(BaseModel):
     tiou: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5], min_length=1,
                               description="tIoU thresholds of the event metric")
     set: dict[str, Any] = Field(default_factory=dict, description="dotted overrides for every run (teachers too)")
+    teacher_set: dict[str, Any] = Field(default_factory=dict, description="dotted overrides for the teachers alone, "
+                                        "after `set` (e.g. to pin an earlier teacher preset)")
     variants: list[Variant] = Field(min_length=1)
     reference: dict[str, float] = Field(default_factory=dict, description="value of each swept parameter in the "
                                         "main Augmented-RGB row (that row is the sweep's point at this value)")
@@ -138,7 +140,8 @@ def plan(grid: Grid, out: str | Path) -> list[Task]:
                     continue
                 path = folder / f"teacher_{teacher}"
                 cfg = load_config(TeacherConfig, preset, sets={**common, **_filter_overrides(preset_filter[preset], name),
-                                                               "out": str(path)}, note=f"{name}, seed {seed}")
+                                                               **grid.teacher_set, "out": str(path)},
+                                  note=f"{name}, seed {seed}")
                 tasks.append(Task("teacher", name, seed, path, cfg, teacher=teacher))
                 teachers[teacher] = path
             path = folder / "vanilla"

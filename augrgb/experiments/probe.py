@@ -70,14 +70,25 @@ def probe_modality(train: Sequence[VideoItem], test: Sequence[VideoItem], modali
     return ProbeResult(modality, int(x_train.shape[1]), len(x_train), len(x_test), train_map, test_map)
 
 
-def probe(features: str | Path, annotations: str | Path, modalities: Sequence[str], dataset: str = "synth",
-          *, c: float = 1.0, seed: int = 0, progress: bool = False) -> list[ProbeResult]:
-    """Probe every modality of a feature store on the dataset's training and test subsets (multi-label head)."""
+def split_videos(features: str | Path, annotations: str | Path, modalities: Sequence[str], split: str,
+                 dataset: str = "synth", *, progress: bool = False) -> list[VideoItem]:
+    """The videos of the dataset's ``split`` ("train" or "test" subset) from a feature store, on the dataset's
+    snippet grid with multi-hot labels: what the probes and the research tools read."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split {split!r}: must be 'train' or 'test'")
     config = load_config(DatasetConfig, dataset)
     ann: Annotations = load_annotations([AnnotationSource(path=str(annotations))], config)
     source = FeatureSource(features, SnippetGrid(config.fps, config.snippet, config.stride))
-    train, _ = load_videos(source, ann.subset(config.train_subset), list(modalities), "sigmoid", progress=progress)
-    test, _ = load_videos(source, ann.subset(config.test_subset), list(modalities), "sigmoid", progress=progress)
+    subset = config.train_subset if split == "train" else config.test_subset
+    items, _ = load_videos(source, ann.subset(subset), list(modalities), "sigmoid", progress=progress)
+    return items
+
+
+def probe(features: str | Path, annotations: str | Path, modalities: Sequence[str], dataset: str = "synth",
+          *, c: float = 1.0, seed: int = 0, progress: bool = False) -> list[ProbeResult]:
+    """Probe every modality of a feature store on the dataset's training and test subsets (multi-label head)."""
+    train, test = (split_videos(features, annotations, modalities, split, dataset, progress=progress)
+                   for split in ("train", "test"))
     return [probe_modality(train, test, m, c=c, seed=seed) for m in modalities]
 
 
