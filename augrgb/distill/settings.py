@@ -90,8 +90,8 @@ class TrainingConfig(BaseModel):
         "epoch while the smoother per-frame mAP paces the run")
     keep: Literal["best", "last"] = Field(
         "best", description="which epoch best.pt holds: best = the one model selection scores highest on validation; "
-        "last = the final epoch, no selection (the teacher presets: a teacher trained to the end teaches better "
-        "than the epoch its own validation picks, docs/results.md)")
+        "last = the final epoch, no selection (the built-in pose teacher preset: a teacher trained to the end teaches "
+        "better than the epoch its own validation picks, docs/results.md)")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="learning-rate factor when validation mAP stops improving")
     lr_patience: int | None = Field(5, ge=0, description="epochs without validation improvement before the LR is "
                                     "cut; None = a constant learning rate")
