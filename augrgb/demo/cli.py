@@ -6,8 +6,8 @@ import argparse
 import sys
 
 INTERRUPTED = "interrupted: rerun the same command to resume"
-SIZE_TIMES = ("small (default, I3D at 224 px) 8 min 7 s with --seeds 0,1,2 on an idle 2-core machine (728 s of CPU "
-              "time; the 224 px RGB features take 248 s of the wall time; --flow dis adds about 4 minutes), tiny under a minute; "
+SIZE_TIMES = ("small (default, I3D at 224 px) 5 min 47 s with --seeds 0,1,2 on an idle 2-core machine (520 s of CPU "
+              "time; the 224 px RGB features take 174 s of the wall time; --flow dis adds about 4 minutes), tiny under a minute; "
               "medium (3x the videos, 1.5x as long) and large were not timed")
 
 
